@@ -1,0 +1,140 @@
+//! Due work: delayed messages becoming visible, retention, expired leases
+//! (a failed delivery), dead-lettering, and deleting segments nothing needs.
+//! Run lazily on every access to a queue and by the sweeper for all queues.
+
+use wharf_core::model::{ConsumerKind, ConsumerSettings, QueueSettings};
+use wharf_core::{QueueId, WharfResult};
+
+use crate::catalog::QueueMeta;
+use crate::record::Record;
+use crate::state::State;
+use crate::Engine;
+
+impl Engine {
+    /// Brings one queue up to date with the clock. Returns the LSN to wait
+    /// for if anything was logged.
+    pub(crate) fn housekeep_queue(&self, state: &mut State, queue: QueueId, now_ms: u64) -> WharfResult<Option<u64>> {
+        let Some(meta) = state.catalog.queues.get(&queue) else { return Ok(None) };
+        let retention_ms = meta.settings.message_retention_period as u64 * 1000;
+        let Some(index) = state.queues.get_mut(&queue) else { return Ok(None) };
+        index.promote(now_ms);
+        let expiring = index.received_by(now_ms.saturating_sub(retention_ms));
+        let expired_leases: Vec<u64> =
+            index.expired_leases(now_ms).into_iter().filter(|seq| !expiring.contains(seq)).collect();
+        if expiring.is_empty() && expired_leases.is_empty() {
+            return Ok(None);
+        }
+        let mut records: Vec<Record> = expiring.into_iter().map(|seq| Record::Delete { queue, seq }).collect();
+        for seq in expired_leases {
+            records.push(self.failed_delivery(state, queue, seq, None, now_ms)?);
+        }
+        self.commit(state, &records, now_ms).map(Some)
+    }
+
+    /// The record for a failed delivery (lease expired or retried): back to
+    /// the queue after the retry delay, or, once `attempts > max_retries`, to
+    /// the dead letter queue or gone.
+    pub(crate) fn failed_delivery(
+        &self,
+        state: &mut State,
+        queue: QueueId,
+        seq: u64,
+        delay_seconds: Option<u32>,
+        now_ms: u64,
+    ) -> WharfResult<Record> {
+        let (settings, dead_letter, account) = match state.catalog.queues.get(&queue) {
+            Some(meta) => (consumer_settings(meta), dead_letter_name(meta), meta.account),
+            None => return Ok(Record::Delete { queue, seq }),
+        };
+        let attempts = state.queues.get(&queue).and_then(|index| index.get(seq)).map_or(0, |entry| entry.attempts);
+        if attempts <= settings.max_retries {
+            let delay = delay_seconds.unwrap_or(settings.retry_delay) as u64;
+            return Ok(Record::Requeue { queue, seq, visible_at_ms: now_ms + delay * 1000 });
+        }
+        let Some(name) = dead_letter else { return Ok(Record::Delete { queue, seq }) };
+        let to_queue = self.dead_letter_queue(state, account, &name, now_ms)?;
+        Ok(Record::Move { queue, seq, to_queue, new_seq: state.allocate_seq() })
+    }
+
+    /// Finds the dead letter queue by name, creating it if missing.
+    fn dead_letter_queue(
+        &self,
+        state: &mut State,
+        account: wharf_core::AccountId,
+        name: &str,
+        now_ms: u64,
+    ) -> WharfResult<QueueId> {
+        if let Some(existing) = state.catalog.queue_by_name(account, name) {
+            return Ok(existing.id);
+        }
+        let id = QueueId::random();
+        let meta = QueueMeta {
+            id,
+            account,
+            name: name.to_string(),
+            created_on_ms: now_ms,
+            modified_on_ms: now_ms,
+            settings: QueueSettings::default(),
+            consumer: None,
+            last_purge_ms: None,
+        };
+        state.catalog.queues.insert(id, meta);
+        if let Err(error) = state.catalog.save(&self.data_dir) {
+            state.catalog.queues.remove(&id);
+            return Err(error);
+        }
+        tracing::info!(queue = %id, name, "created dead letter queue");
+        Ok(id)
+    }
+
+    /// One pass over every queue, then segment deletion.
+    pub(crate) async fn sweep(&self) -> WharfResult<()> {
+        if self.log.failure().is_some() {
+            return Ok(());
+        }
+        let lsn = {
+            let mut state = self.state();
+            let now_ms = self.now_ms();
+            let queues: Vec<QueueId> = state.queues.keys().copied().collect();
+            let mut last = None;
+            for queue in queues {
+                if let Some(lsn) = self.housekeep_queue(&mut state, queue, now_ms)? {
+                    last = Some(lsn);
+                }
+            }
+            last
+        };
+        if let Some(lsn) = lsn {
+            self.log.wait_durable(lsn).await?;
+        }
+        self.delete_dead_segments().await
+    }
+
+    /// Deletes, oldest first, segments whose every message is gone. Only
+    /// segments below the one being appended to when everything buffered was
+    /// durable qualify, so no buffered write can recreate a deleted file.
+    async fn delete_dead_segments(&self) -> WharfResult<()> {
+        let (lsn, current) = self.log.position();
+        self.log.wait_durable(lsn).await?;
+        let dead = self.state().take_dead_segments(current);
+        for segment in dead {
+            match self.log.remove_segment(segment) {
+                Ok(()) => tracing::debug!(segment, "deleted segment"),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!(segment, %error, "could not delete segment"),
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn consumer_settings(meta: &QueueMeta) -> ConsumerSettings {
+    match &meta.consumer {
+        Some(consumer) => consumer.settings,
+        None => ConsumerSettings::defaults_for(&ConsumerKind::HttpPull),
+    }
+}
+
+fn dead_letter_name(meta: &QueueMeta) -> Option<String> {
+    meta.consumer.as_ref().and_then(|consumer| consumer.dead_letter_queue.clone())
+}

@@ -1,0 +1,319 @@
+//! Message operations: push, pull, ack and retry, extend, preview, peek,
+//! purge, metrics. Each one changes state and logs records under the state
+//! lock, then waits for durability (and reads bodies) after releasing it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use wharf_core::lease::{HandleKind, HandleProblem};
+use wharf_core::model::{
+    AckOutcome, ConsumerKind, ExtendOutcome, MessageView, NewMessage, PullRequest, PullResult, QueueMetrics,
+    RetryRequest,
+};
+use wharf_core::{validate, AccountId, MessageId, QueueId, WharfError, WharfResult};
+
+use crate::housekeeping::consumer_settings;
+use crate::index::Entry;
+use crate::record::Record;
+use crate::state::State;
+use crate::Engine;
+
+const GONE: &str = "message is no longer in the queue (already acknowledged, expired or purged)";
+const NOT_CURRENT: &str = "lease is not the current delivery of this message (expired or redelivered)";
+const NOT_LEASED: &str = "previewed messages are not leased; there is nothing to retry";
+
+/// A message picked under the lock, whose body is read after it.
+struct Picked {
+    id: MessageId,
+    entry: Entry,
+}
+
+impl Engine {
+    pub(crate) async fn push_messages(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        messages: Vec<NewMessage>,
+    ) -> WharfResult<QueueMetrics> {
+        validate::messages(&messages, &self.limits)?;
+        self.ensure_writable()?;
+        let (lsn, metrics) = {
+            let mut state = self.state();
+            let now_ms = self.now_ms();
+            let default_delay = state.catalog.queue(account, queue)?.settings.delivery_delay;
+            let records: Vec<Record> = messages
+                .into_iter()
+                .map(|message| {
+                    let delay_ms = message.delay_seconds.unwrap_or(default_delay) as u64 * 1000;
+                    Record::Push {
+                        queue,
+                        seq: state.allocate_seq(),
+                        timestamp_ms: now_ms,
+                        visible_at_ms: now_ms + delay_ms,
+                        attempts: 0,
+                        content_type: message.content_type,
+                        body: message.body,
+                    }
+                })
+                .collect();
+            let lsn = self.commit(&mut state, &records, now_ms)?;
+            (lsn, metrics_of(&state, queue))
+        };
+        self.log.wait_durable(lsn).await?;
+        Ok(metrics)
+    }
+
+    pub(crate) async fn pull_messages(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        request: PullRequest,
+    ) -> WharfResult<PullResult> {
+        let (picked, lsn, metrics) = {
+            let mut state = self.state();
+            let now_ms = self.now_ms();
+            let meta = state.catalog.queue(account, queue)?;
+            let consumer = meta.consumer.as_ref().filter(|consumer| consumer.kind == ConsumerKind::HttpPull);
+            let Some(consumer) = consumer else { return Err(WharfError::PullConsumerMissing) };
+            if meta.settings.delivery_paused {
+                return Err(WharfError::DeliveryPaused);
+            }
+            let batch_size = request.batch_size.unwrap_or(consumer.settings.batch_size);
+            validate::pull_batch_size(batch_size, &self.limits)?;
+            let timeout_ms = request.visibility_timeout_ms.unwrap_or(consumer.settings.visibility_timeout_ms);
+            validate::visibility_timeout(timeout_ms, &self.limits)?;
+            self.ensure_writable()?;
+            self.housekeep_queue(&mut state, queue, now_ms)?;
+            let leased = match state.queues.get_mut(&queue) {
+                Some(index) => index.lease_ready(batch_size as usize, now_ms + timeout_ms),
+                None => Vec::new(),
+            };
+            let picked = pick(&state, queue, &leased);
+            let records: Vec<Record> = picked
+                .iter()
+                .zip(&leased)
+                .map(|(message, &seq)| Record::Deliver { queue, seq, attempts: message.entry.attempts })
+                .collect();
+            let lsn =
+                if records.is_empty() { self.log.position().0 } else { self.commit(&mut state, &records, now_ms)? };
+            (picked, lsn, metrics_of(&state, queue))
+        };
+        self.log.wait_durable(lsn).await?;
+        let messages = self.read_views(queue, picked, HandleKind::Lease)?;
+        Ok(PullResult { messages, metrics })
+    }
+
+    pub(crate) async fn ack_messages(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        acks: &[String],
+        retries: &[RetryRequest],
+    ) -> WharfResult<AckOutcome> {
+        for retry in retries {
+            if let Some(delay) = retry.delay_seconds {
+                validate::delay_seconds(delay, &self.limits)?;
+            }
+        }
+        let mut outcome = AckOutcome::default();
+        let lsn = {
+            let mut state = self.state();
+            let now_ms = self.now_ms();
+            state.catalog.queue(account, queue)?;
+            self.ensure_writable()?;
+            let housekeeping = self.housekeep_queue(&mut state, queue, now_ms)?;
+            let mut records = Vec::new();
+            let mut settled = HashSet::new();
+            for lease in acks {
+                match self.live_seq(&state, queue, lease, HandleKind::Lease) {
+                    Ok((seq, _)) if settled.insert(seq) => {
+                        records.push(Record::Delete { queue, seq });
+                        outcome.ack_count += 1;
+                    }
+                    Ok(_) => warn(&mut outcome.warnings, lease, GONE),
+                    Err(problem) => warn(&mut outcome.warnings, lease, &problem),
+                }
+            }
+            for retry in retries {
+                match self.live_seq(&state, queue, &retry.lease_id, HandleKind::Lease) {
+                    Ok((seq, attempts)) if !settled.contains(&seq) && is_current(&state, queue, seq, attempts) => {
+                        settled.insert(seq);
+                        records.push(self.failed_delivery(&mut state, queue, seq, retry.delay_seconds, now_ms)?);
+                        outcome.retry_count += 1;
+                    }
+                    Ok(_) => warn(&mut outcome.warnings, &retry.lease_id, NOT_CURRENT),
+                    Err(problem) => warn(&mut outcome.warnings, &retry.lease_id, &problem),
+                }
+            }
+            if records.is_empty() {
+                housekeeping
+            } else {
+                Some(self.commit(&mut state, &records, now_ms)?)
+            }
+        };
+        if let Some(lsn) = lsn {
+            self.log.wait_durable(lsn).await?;
+        }
+        Ok(outcome)
+    }
+
+    pub(crate) async fn extend_leases(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        leases: &[String],
+        visibility_timeout_ms: Option<u64>,
+    ) -> WharfResult<ExtendOutcome> {
+        let mut outcome = ExtendOutcome::default();
+        let mut state = self.state();
+        let now_ms = self.now_ms();
+        let meta = state.catalog.queue(account, queue)?;
+        let timeout_ms = visibility_timeout_ms.unwrap_or(consumer_settings(meta).visibility_timeout_ms);
+        validate::visibility_timeout(timeout_ms, &self.limits)?;
+        for lease in leases {
+            match self.live_seq(&state, queue, lease, HandleKind::Lease) {
+                Ok((seq, attempts)) if is_current(&state, queue, seq, attempts) => {
+                    if let Some(index) = state.queues.get_mut(&queue) {
+                        index.extend_lease(seq, now_ms + timeout_ms);
+                    }
+                    let renewed = self.codec.encode(HandleKind::Lease, queue, state.message_id(seq), attempts);
+                    outcome.extended.insert(lease.clone(), renewed);
+                }
+                Ok(_) => warn(&mut outcome.warnings, lease, NOT_CURRENT),
+                Err(problem) => warn(&mut outcome.warnings, lease, &problem),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Preview and peek: deliverable messages, not leased.
+    pub(crate) async fn browse(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        batch_size: u32,
+        kind: HandleKind,
+    ) -> WharfResult<Vec<MessageView>> {
+        validate::pull_batch_size(batch_size, &self.limits)?;
+        let (picked, lsn) = {
+            let mut state = self.state();
+            let now_ms = self.now_ms();
+            state.catalog.queue(account, queue)?;
+            if self.log.failure().is_none() {
+                self.housekeep_queue(&mut state, queue, now_ms)?;
+            }
+            let seqs = state.queues.get(&queue).map(|index| index.first_ready(batch_size as usize)).unwrap_or_default();
+            (pick(&state, queue, &seqs), self.log.position().0)
+        };
+        // Bodies of messages pushed moments ago may still be in the buffer.
+        self.log.wait_durable(lsn).await?;
+        self.read_views(queue, picked, kind)
+    }
+
+    /// Deletes messages named by preview lease ids or peek refs.
+    pub(crate) async fn delete_by_handles(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        handles: &[String],
+        retries: &[RetryRequest],
+        kind: HandleKind,
+    ) -> WharfResult<AckOutcome> {
+        let mut outcome = AckOutcome::default();
+        let lsn = {
+            let mut state = self.state();
+            let now_ms = self.now_ms();
+            state.catalog.queue(account, queue)?;
+            self.ensure_writable()?;
+            let mut records = Vec::new();
+            let mut deleted = HashSet::new();
+            for handle in handles {
+                match self.live_seq(&state, queue, handle, kind) {
+                    Ok((seq, _)) if deleted.insert(seq) => {
+                        records.push(Record::Delete { queue, seq });
+                        outcome.ack_count += 1;
+                    }
+                    Ok(_) => warn(&mut outcome.warnings, handle, GONE),
+                    Err(problem) => warn(&mut outcome.warnings, handle, &problem),
+                }
+            }
+            for retry in retries {
+                warn(&mut outcome.warnings, &retry.lease_id, NOT_LEASED);
+            }
+            (!records.is_empty()).then(|| self.commit(&mut state, &records, now_ms)).transpose()?
+        };
+        if let Some(lsn) = lsn {
+            self.log.wait_durable(lsn).await?;
+        }
+        Ok(outcome)
+    }
+
+    pub(crate) async fn queue_metrics(&self, account: AccountId, queue: QueueId) -> WharfResult<QueueMetrics> {
+        let (lsn, metrics) = {
+            let mut state = self.state();
+            let now_ms = self.now_ms();
+            state.catalog.queue(account, queue)?;
+            let lsn =
+                if self.log.failure().is_none() { self.housekeep_queue(&mut state, queue, now_ms)? } else { None };
+            (lsn, metrics_of(&state, queue))
+        };
+        if let Some(lsn) = lsn {
+            self.log.wait_durable(lsn).await?;
+        }
+        Ok(metrics)
+    }
+
+    /// Decodes a handle and finds its message; returns (seq, attempts named
+    /// by the handle) or the reason it cannot be used.
+    fn live_seq(&self, state: &State, queue: QueueId, handle: &str, kind: HandleKind) -> Result<(u64, u32), String> {
+        let claims = self.codec.decode(handle, queue, kind).map_err(|problem| match problem {
+            HandleProblem::WrongKind => format!("{problem}: use the id returned by the matching operation"),
+            other => other.to_string(),
+        })?;
+        let seq = state.seq_of(claims.message).ok_or_else(|| GONE.to_string())?;
+        match state.queues.get(&queue).and_then(|index| index.get(seq)) {
+            Some(_) => Ok((seq, claims.attempts)),
+            None => Err(GONE.to_string()),
+        }
+    }
+
+    fn read_views(&self, queue: QueueId, picked: Vec<Picked>, kind: HandleKind) -> WharfResult<Vec<MessageView>> {
+        picked
+            .into_iter()
+            .map(|Picked { id, entry }| {
+                Ok(MessageView {
+                    id,
+                    body: self.log.read_body(entry.location, entry.body_len)?,
+                    content_type: entry.content_type,
+                    timestamp_ms: entry.timestamp_ms,
+                    attempts: entry.attempts,
+                    handle: self.codec.encode(kind, queue, id, entry.attempts),
+                })
+            })
+            .collect()
+    }
+}
+
+fn pick(state: &State, queue: QueueId, seqs: &[u64]) -> Vec<Picked> {
+    let Some(index) = state.queues.get(&queue) else { return Vec::new() };
+    seqs.iter()
+        .filter_map(|&seq| index.get(seq).map(|entry| Picked { id: state.message_id(seq), entry: *entry }))
+        .collect()
+}
+
+fn is_current(state: &State, queue: QueueId, seq: u64, attempts: u32) -> bool {
+    state
+        .queues
+        .get(&queue)
+        .and_then(|index| index.get(seq))
+        .is_some_and(|entry| entry.is_leased() && entry.attempts == attempts)
+}
+
+pub(crate) fn metrics_of(state: &State, queue: QueueId) -> QueueMetrics {
+    state.queues.get(&queue).map(|index| index.metrics()).unwrap_or_default()
+}
+
+fn warn(warnings: &mut BTreeMap<String, String>, handle: &str, text: &str) {
+    // Keys are echoed back; cap them so a huge bogus id cannot bloat replies.
+    let key: String = handle.chars().take(512).collect();
+    warnings.insert(key, text.to_string());
+}
