@@ -137,11 +137,22 @@ impl QueueIndex {
         true
     }
 
-    /// Sets the delivery count (recovery replays it).
-    pub fn set_attempts(&mut self, seq: u64, attempts: u32) {
-        if let Some(entry) = self.entries.get_mut(&seq) {
-            entry.attempts = attempts;
+    /// Records a delivery: sets the count and, if the message is not leased
+    /// (recovery replaying a delivery that was in flight at a crash), leases
+    /// it until `lease_expiry_ms`, so the lost lease expires and counts as a
+    /// failed delivery like any other.
+    pub fn record_delivery(&mut self, seq: u64, attempts: u32, lease_expiry_ms: u64) {
+        let Some(entry) = self.entries.get(&seq).copied() else { return };
+        if entry.is_leased() {
+            if let Some(live) = self.entries.get_mut(&seq) {
+                live.attempts = attempts;
+            }
+            return;
         }
+        self.unplace(seq, &entry);
+        let leased = Entry { attempts, lease_expiry_ms: lease_expiry_ms.max(1), ..entry };
+        self.place(seq, &leased, lease_expiry_ms);
+        self.entries.insert(seq, leased);
     }
 
     /// Up to `count` deliverable messages, oldest first, without leasing them.

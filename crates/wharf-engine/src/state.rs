@@ -68,7 +68,7 @@ impl State {
             }
             Record::Deliver { queue, seq, attempts } => {
                 if let Some(index) = self.queues.get_mut(queue) {
-                    index.set_attempts(*seq, *attempts);
+                    index.record_delivery(*seq, *attempts, now_ms);
                 }
             }
             Record::Requeue { queue, seq, visible_at_ms } => {
