@@ -43,6 +43,9 @@ pub enum WharfError {
     MethodNotAllowed { method: String },
     #[error("request body is larger than {limit} bytes")]
     RequestTooLarge { limit: u64 },
+    /// A Cloudflare operation Wharf knows by name but does not serve.
+    #[error("{operation} is not implemented by wharf")]
+    NotImplemented { operation: &'static str },
 
     // --- request bodies ---
     #[error("request body is not valid json: {detail}")]
@@ -125,6 +128,7 @@ impl WharfError {
             NoRoute => (7003, 404),
             MethodNotAllowed { .. } => (7001, 405),
             RequestTooLarge { .. } => (10209, 413),
+            NotImplemented { .. } => (7010, 501),
             JsonMalformed { .. } => (10208, 400),
             JsonInvalid { .. } => (10207, 400),
             QueueIdMalformed => (10107, 400),
@@ -194,6 +198,7 @@ pub fn catalogue() -> Vec<WharfError> {
         NoRoute,
         MethodNotAllowed { method: text() },
         RequestTooLarge { limit: 0 },
+        NotImplemented { operation: "r2 event notifications" },
         JsonMalformed { detail: text() },
         JsonInvalid { detail: text() },
         QueueIdMalformed,

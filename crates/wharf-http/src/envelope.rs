@@ -1,0 +1,134 @@
+//! The Cloudflare v4 envelope around every answer, success or failure.
+
+use axum::http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{json, Value};
+use wharf_core::WharfError;
+
+/// `result_info` of a paged list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ResultInfo {
+    pub count: u64,
+    pub page: u64,
+    pub per_page: u64,
+    pub total_count: u64,
+    pub total_pages: u64,
+}
+
+impl ResultInfo {
+    pub fn new(count: usize, page: u32, per_page: u32, total_count: u64) -> Self {
+        let per_page = u64::from(per_page.max(1));
+        Self {
+            count: count as u64,
+            page: u64::from(page),
+            per_page,
+            total_count,
+            total_pages: total_count.div_ceil(per_page),
+        }
+    }
+}
+
+/// A successful answer: the `result` and, on lists, `result_info`.
+#[derive(Debug)]
+pub struct Success {
+    pub result: Value,
+    pub result_info: Option<ResultInfo>,
+}
+
+impl Success {
+    pub fn new(result: Value) -> Self {
+        Self { result, result_info: None }
+    }
+
+    pub fn paged(result: Value, info: ResultInfo) -> Self {
+        Self { result, result_info: Some(info) }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = json!({"success": true, "errors": [], "messages": [], "result": self.result});
+        if let (Some(info), Some(object)) = (self.result_info, body.as_object_mut()) {
+            object.insert("result_info".to_string(), json!(info));
+        }
+        body
+    }
+}
+
+impl IntoResponse for Success {
+    fn into_response(self) -> Response {
+        json_response(StatusCode::OK, &self.body())
+    }
+}
+
+/// A failed answer. `allow` is set for 405 answers.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: WharfError,
+    pub allow: Vec<Method>,
+}
+
+impl From<WharfError> for Failure {
+    fn from(error: WharfError) -> Self {
+        Self { error, allow: Vec::new() }
+    }
+}
+
+/// The failure body of an error, with `error_chain` when the catalogue has one.
+pub fn failure_body(error: &WharfError) -> Value {
+    let code = error.code();
+    let mut body = json!({
+        "success": false,
+        "errors": [{"code": code.code, "message": error.to_string()}],
+        "messages": [],
+        "result": null,
+    });
+    if let (Some(chained), Some(object)) = (error.chained(), body.as_object_mut()) {
+        object.insert("error_chain".to_string(), json!([{"code": chained.code, "message": chained.message}]));
+    }
+    body
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.error.code().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = json_response(status, &failure_body(&self.error));
+        if !self.allow.is_empty() {
+            let allowed: Vec<&str> = self.allow.iter().map(Method::as_str).collect();
+            if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(ALLOW, value);
+            }
+        }
+        response
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    // Serializing a `Value` cannot fail: its map keys are strings.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_carries_code_message_and_chain() {
+        let body = failure_body(&WharfError::MalformedAuthorizationHeader);
+        assert_eq!(body["success"], false);
+        assert_eq!(body["errors"][0]["code"], 6003);
+        assert_eq!(body["error_chain"][0]["code"], 6111);
+        assert_eq!(body["result"], Value::Null);
+        assert!(failure_body(&WharfError::QueueNotFound).get("error_chain").is_none());
+    }
+
+    #[test]
+    fn result_info_counts_pages() {
+        let info = ResultInfo::new(2, 2, 2, 5);
+        assert_eq!((info.count, info.total_pages), (2, 3));
+        assert_eq!(ResultInfo::new(0, 1, 100, 0).total_pages, 0);
+    }
+}

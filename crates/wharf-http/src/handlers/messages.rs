@@ -1,0 +1,98 @@
+//! Messages (#12–#20): push, batch, pull (with optional long-poll), ack,
+//! preview, preview/ack, peek, purge by ref, extend.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wharf_core::model::{PullRequest, PullResult};
+use wharf_core::{QueueId, WharfResult};
+
+use super::{ok, Context};
+use crate::envelope::Success;
+use crate::render;
+use crate::requests::{AckBody, BatchBody, BatchSizeBody, ExtendBody, MessageBody, PullBody, PurgeRefsBody};
+
+/// How often a long-poll pull looks again for a message.
+const LONG_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+fn metrics_result(metrics: &wharf_core::model::QueueMetrics) -> Value {
+    json!({"metadata": {"metrics": render::metrics(metrics)}})
+}
+
+pub async fn push(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let message = cx.json::<MessageBody>()?.into_new_message(cx.limits)?;
+    let metrics = cx.broker.push(cx.account, queue, vec![message]).await?;
+    ok(metrics_result(&metrics))
+}
+
+pub async fn push_batch(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let messages = cx.json::<BatchBody>()?.into_new_messages(cx.limits)?;
+    let metrics = cx.broker.push(cx.account, queue, messages).await?;
+    ok(metrics_result(&metrics))
+}
+
+/// Pulls once; with `wait_time_ms` (a Wharf extension) pulls again every
+/// [`LONG_POLL_INTERVAL`] until a message arrives or the wait is over.
+pub async fn pull(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let body: PullBody = cx.json()?;
+    let wait = Duration::from_millis(body.wait_ms()?);
+    let request = PullRequest {
+        batch_size: body.batch_size,
+        visibility_timeout_ms: body.visibility_timeout_ms.or(body.visibility_timeout),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let result = loop {
+        let result: PullResult = cx.broker.pull(cx.account, queue, request).await?;
+        let now = tokio::time::Instant::now();
+        if !result.messages.is_empty() || now >= deadline {
+            break result;
+        }
+        tokio::time::sleep(LONG_POLL_INTERVAL.min(deadline - now)).await;
+    };
+    let messages: Vec<Value> = result.messages.iter().map(render::leased_message).collect();
+    ok(json!({
+        "message_backlog_count": result.metrics.backlog_count,
+        "messages": messages,
+        "metadata": {"metrics": render::metrics(&result.metrics)},
+    }))
+}
+
+pub async fn ack(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let body: AckBody = cx.json()?;
+    let outcome = cx.broker.ack(cx.account, queue, &body.lease_ids(), &body.retry_requests()).await?;
+    ok(json!({"ackCount": outcome.ack_count, "retryCount": outcome.retry_count, "warnings": outcome.warnings}))
+}
+
+pub async fn preview(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let body: BatchSizeBody = cx.json()?;
+    let messages = cx.broker.preview(cx.account, queue, body.batch_size()).await?;
+    ok(json!({"messages": messages.iter().map(render::leased_message).collect::<Vec<_>>()}))
+}
+
+pub async fn preview_ack(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let body: AckBody = cx.json()?;
+    let outcome = cx.broker.preview_ack(cx.account, queue, &body.lease_ids(), &body.retry_requests()).await?;
+    ok(json!({"warnings": outcome.warnings}))
+}
+
+pub async fn peek(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let body: BatchSizeBody = cx.json()?;
+    let messages = cx.broker.peek(cx.account, queue, body.batch_size()).await?;
+    ok(json!({"messages": messages.iter().map(render::peeked_message).collect::<Vec<_>>()}))
+}
+
+pub async fn purge_refs(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let body: PurgeRefsBody = cx.json()?;
+    let refs: Vec<String> = body.refs.into_iter().map(|peeked| peeked.reference).collect();
+    let warnings: BTreeMap<String, String> = cx.broker.purge_refs(cx.account, queue, &refs).await?;
+    ok(json!({"warnings": warnings}))
+}
+
+/// Result `{"leases": {old lease id: new lease id}, "warnings": {...}}`.
+pub async fn extend(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    let body: ExtendBody = cx.json()?;
+    let leases: Vec<String> = body.extend.into_iter().map(|lease| lease.lease_id).collect();
+    let outcome = cx.broker.extend(cx.account, queue, &leases, body.visibility_timeout_ms).await?;
+    ok(json!({"leases": outcome.extended, "warnings": outcome.warnings}))
+}

@@ -1,0 +1,126 @@
+//! Wharf's HTTP layer: the Cloudflare Queues REST API (v4) over any
+//! [`Broker`]. It routes, authenticates, parses bodies and renders the v4
+//! envelope; it holds no queue logic.
+//!
+//! Every request goes through one handler, so that nothing axum would answer
+//! on its own (rejections, 404s, 405s) escapes the v4 failure envelope.
+
+mod auth;
+mod body;
+pub mod endpoint;
+mod envelope;
+mod handlers;
+mod render;
+mod requests;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::json;
+use tokio::net::TcpListener;
+use wharf_core::{Broker, Limits, WharfError};
+
+pub use endpoint::{Endpoint, Route};
+pub use envelope::failure_body;
+pub use requests::MAX_PULL_WAIT_MS;
+
+use crate::body::{read_body, Query};
+use crate::endpoint::RouteError;
+use crate::envelope::{json_response, Failure, Success};
+
+/// What the handler needs: the backend and the limits requests are held to.
+struct Api {
+    broker: Arc<dyn Broker>,
+    limits: Limits,
+}
+
+/// The router serving `/healthz` and `/client/v4/...`.
+pub fn router(broker: Arc<dyn Broker>, limits: Limits) -> Router {
+    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits }))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_string();
+    let (operation, response) = match endpoint::parse(&method, &path) {
+        Ok(route) => {
+            let operation = match &route {
+                Route::Healthz => "healthz",
+                Route::VerifyToken => "user-tokens-verify",
+                Route::Account { endpoint, .. } => endpoint.operation_id(),
+            };
+            let query = Query::parse(parts.uri.query());
+            let outcome = dispatch(&api, route, &parts.headers, &query, body).await;
+            (operation, outcome.map_or_else(|error| fail(Failure::from(error)), IntoResponse::into_response))
+        }
+        Err(RouteError::MethodNotAllowed { allowed }) => {
+            let error = WharfError::MethodNotAllowed { method: method.as_str().chars().take(32).collect() };
+            ("method-not-allowed", fail(Failure { error, allow: allowed }))
+        }
+        Err(RouteError::NoRoute) => ("no-route", fail(Failure::from(WharfError::NoRoute))),
+    };
+    tracing::debug!(
+        %method,
+        path = %path,
+        operation,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+fn fail(failure: Failure) -> Response {
+    let error = &failure.error;
+    if error.is_server_error() && !matches!(error, WharfError::NotImplemented { .. }) {
+        tracing::error!(%error, code = error.code().code, "request failed on the server side");
+    }
+    failure.into_response()
+}
+
+async fn dispatch(
+    api: &Api,
+    route: Route,
+    headers: &HeaderMap,
+    query: &Query,
+    body: Body,
+) -> Result<Response, WharfError> {
+    match route {
+        Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+        Route::VerifyToken => {
+            let token = auth::authenticate(api.broker.as_ref(), headers).await?;
+            Ok(Success::new(json!({"id": token.id.to_string(), "status": "active"})).into_response())
+        }
+        Route::Account { account, endpoint } => {
+            let token = auth::authenticate(api.broker.as_ref(), headers).await?;
+            let account = auth::authorize(&token, &account, endpoint.required_scope())?;
+            let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
+            let cx = handlers::Context {
+                broker: api.broker.as_ref(),
+                limits: &api.limits,
+                account,
+                query,
+                body: &bytes,
+            };
+            Ok(handlers::run(&endpoint, &cx).await?.into_response())
+        }
+    }
+}
