@@ -22,6 +22,7 @@ impl Engine {
         let mut state = self.state();
         let before = state.catalog.clone();
         let result = change(&mut state.catalog, self.now_ms()).and_then(|value| {
+            self.log.faults().check_space().map_err(|_| WharfError::StorageFull)?;
             state.catalog.save(&self.data_dir)?;
             Ok(value)
         });

@@ -190,7 +190,7 @@ impl Broker for Engine {
     }
 
     async fn tick(&self) -> WharfResult<()> {
-        self.sweep().await
+        self.sweep().await.map(|_| ())
     }
 
     async fn shutdown(&self) -> WharfResult<()> {

@@ -87,10 +87,11 @@ impl Engine {
         Ok(id)
     }
 
-    /// One pass over every queue, then segment deletion.
-    pub(crate) async fn sweep(&self) -> WharfResult<()> {
+    /// One pass over every queue, then segment deletion and, if due,
+    /// copying forward. Returns how many messages were copied forward.
+    pub(crate) async fn sweep(&self) -> WharfResult<usize> {
         if self.log.failure().is_some() {
-            return Ok(());
+            return Ok(0);
         }
         let lsn = {
             let mut state = self.state();
@@ -107,7 +108,12 @@ impl Engine {
         if let Some(lsn) = lsn {
             self.log.wait_durable(lsn).await?;
         }
-        self.delete_dead_segments().await
+        self.delete_dead_segments().await?;
+        let copied = self.copy_forward_oldest(false).await?;
+        if copied > 0 {
+            self.delete_dead_segments().await?;
+        }
+        Ok(copied)
     }
 
     /// Deletes, oldest first, segments whose every message is gone. Only

@@ -13,12 +13,14 @@
 mod admin;
 mod broker;
 mod catalog;
+mod compaction;
 mod housekeeping;
 mod index;
 mod log;
 mod messages;
 pub mod record;
 pub mod recovery;
+mod segment;
 mod state;
 
 use std::path::PathBuf;
@@ -44,6 +46,21 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Knobs with good defaults that tests and benchmarks change.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineTuning {
+    /// Size of a log segment, reserved on disk when it is created.
+    pub segment_bytes: u64,
+}
+
+impl Default for EngineTuning {
+    fn default() -> Self {
+        Self { segment_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+pub use segment::Faults;
+
 pub struct Engine {
     limits: Limits,
     clock: Arc<dyn Clock>,
@@ -53,13 +70,19 @@ pub struct Engine {
     data_dir: PathBuf,
     recovery: RecoveryReport,
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    last_compaction: Mutex<Option<std::time::Instant>>,
 }
 
 impl Engine {
     /// Opens (or creates) a data directory, recovers its state and starts the
     /// background sweeper on the current Tokio runtime.
     pub async fn open(config: EngineConfig) -> WharfResult<Arc<Engine>> {
-        let engine = Arc::new(Self::open_without_sweeper(config)?);
+        Self::open_tuned(config, EngineTuning::default()).await
+    }
+
+    /// [`Engine::open`] with non-default tuning.
+    pub async fn open_tuned(config: EngineConfig, tuning: EngineTuning) -> WharfResult<Arc<Engine>> {
+        let engine = Arc::new(Self::open_without_sweeper(config, tuning)?);
         let weak = Arc::downgrade(&engine);
         let handle = tokio::spawn(async move {
             let mut interval = tokio::time::interval(std::time::Duration::from_millis(SWEEP_INTERVAL_MS));
@@ -78,9 +101,9 @@ impl Engine {
 
     /// Opens a data directory without any background task; the owner calls
     /// `tick` to run due work. Used by tests that control every step.
-    pub fn open_without_sweeper(config: EngineConfig) -> WharfResult<Engine> {
+    pub fn open_without_sweeper(config: EngineConfig, tuning: EngineTuning) -> WharfResult<Engine> {
         let now = config.clock.now_ms();
-        let recovered = recovery::recover(&config.data_dir, now)?;
+        let recovered = recovery::recover(&config.data_dir, now, tuning.segment_bytes)?;
         for damage in &recovered.report.damage {
             tracing::warn!(
                 segment = damage.segment,
@@ -95,7 +118,9 @@ impl Engine {
             records = recovered.report.records,
             "recovered data directory"
         );
-        let log = Log::open(&config.data_dir, recovered.append_segment, recovered.append_len)?;
+        let faults = Arc::new(Faults::default());
+        let log =
+            Log::open(&config.data_dir, recovered.append_segment, recovered.append_len, tuning.segment_bytes, faults)?;
         let codec = HandleCodec::new(recovered.state.catalog.handle_key);
         Ok(Engine {
             limits: config.limits,
@@ -106,7 +131,29 @@ impl Engine {
             data_dir: config.data_dir,
             recovery: recovered.report,
             sweeper: Mutex::new(None),
+            last_compaction: Mutex::new(None),
         })
+    }
+
+    /// Switches for injecting storage faults (tests only).
+    #[doc(hidden)]
+    pub fn faults(&self) -> &Faults {
+        self.log.faults()
+    }
+
+    /// Runs the whole background pass now, including copying the oldest
+    /// segment forward regardless of when that last ran; returns how many
+    /// messages were copied. For tests and maintenance.
+    pub async fn compact_now(&self) -> WharfResult<usize> {
+        let mut copied = self.sweep().await?;
+        copied += self.copy_forward_oldest(true).await?;
+        copied += self.sweep().await?;
+        Ok(copied)
+    }
+
+    /// Segment files currently on disk.
+    pub fn segment_count(&self) -> usize {
+        segment::list_segments(&self.data_dir).map_or(0, |segments| segments.len())
     }
 
     /// What recovery found when this engine was opened.
@@ -152,7 +199,7 @@ impl Drop for Engine {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // State updates are applied record by record; a panic mid-way (a bug)
     // would leave at worst one record unapplied, which recovery redoes.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -11,10 +11,13 @@
 //! disk, and retrying an fsync after a failure can report success for data
 //! the kernel already dropped. From then on nothing more is acknowledged
 //! until the process restarts and recovers from what is really on disk.
+//! Running out of space is different: segments are allocated whole, under the
+//! append lock and before any state changes, so a full disk refuses the
+//! write cleanly and later writes succeed once space is free.
 
-use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -23,10 +26,8 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 use wharf_core::{WharfError, WharfResult};
 
-use crate::record::{segment_header, Record, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
-
-/// A new segment is started once the current one would grow past this.
-pub const SEGMENT_TARGET_BYTES: u64 = 64 * 1024 * 1024;
+use crate::record::{self, Record, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::segment::{self, segment_path, Faults};
 
 /// Where a message body lives on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,33 +36,21 @@ pub struct BodyLocation {
     pub offset: u32,
 }
 
-pub fn segment_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(format!("{segment:010}.log"))
-}
-
-/// Every segment file in `dir`, oldest first.
-pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
-    let mut segments = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(number) = name.strip_suffix(".log").and_then(|stem| stem.parse::<u64>().ok()) {
-            segments.push(number);
-        }
-    }
-    segments.sort_unstable();
-    Ok(segments)
-}
-
 #[derive(Debug, Clone, Default)]
 struct DurableState {
     lsn: u64,
     failure: Option<String>,
 }
 
+/// Bytes waiting to be written at `offset` of `segment`.
+struct Chunk {
+    segment: u64,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
 struct Pending {
-    /// Buffered bytes per segment, in log order.
-    chunks: Vec<(u64, Vec<u8>)>,
+    chunks: Vec<Chunk>,
     appended_lsn: u64,
     segment: u64,
     segment_len: u64,
@@ -76,6 +65,8 @@ struct Shared {
 
 pub struct Log {
     dir: PathBuf,
+    segment_bytes: u64,
+    faults: Arc<Faults>,
     shared: Arc<Shared>,
     durable: watch::Receiver<DurableState>,
     readers: Mutex<HashMap<u64, Arc<File>>>,
@@ -83,39 +74,43 @@ pub struct Log {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave these structures torn
-    // (every update is a single assignment or push), so keep going.
+    // Every update under these locks is a single assignment or push, so a
+    // panic elsewhere cannot leave them torn.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Log {
     /// Opens the log for appending after recovery: `segment` is the last
-    /// segment and `segment_len` its valid length (anything after it was
-    /// already truncated away). A fresh directory starts segment 1.
-    pub fn open(dir: &Path, segment: u64, segment_len: u64) -> WharfResult<Log> {
-        let (durable_tx, durable) = watch::channel(DurableState::default());
-        let mut pending =
-            Pending { chunks: Vec::new(), appended_lsn: 0, segment, segment_len, failure: None, shutdown: false };
-        let current = if segment_len == 0 {
-            // No segment yet: the first append creates it.
-            None
+    /// segment and `segment_len` its valid length; 0 means start `segment`
+    /// as a new file.
+    pub fn open(
+        dir: &Path,
+        segment: u64,
+        segment_len: u64,
+        segment_bytes: u64,
+        faults: Arc<Faults>,
+    ) -> WharfResult<Log> {
+        let segment_len = if segment_len == 0 {
+            segment::allocate(dir, segment, segment_bytes, &faults).map_err(storage_error)?;
+            SEGMENT_HEADER_LEN
         } else {
-            let file = OpenOptions::new().append(true).open(segment_path(dir, segment)).map_err(io_failure)?;
-            Some((segment, file))
+            segment_len
         };
-        if segment_len == 0 {
-            pending.chunks.push((segment, segment_header(segment)));
-            pending.segment_len = SEGMENT_HEADER_LEN;
-        }
+        let (durable_tx, durable) = watch::channel(DurableState::default());
+        let pending =
+            Pending { chunks: Vec::new(), appended_lsn: 0, segment, segment_len, failure: None, shutdown: false };
         let shared = Arc::new(Shared { pending: Mutex::new(pending), wake: Condvar::new() });
         let flusher_shared = Arc::clone(&shared);
         let flusher_dir = dir.to_path_buf();
+        let flusher_faults = Arc::clone(&faults);
         let handle = std::thread::Builder::new()
             .name("wharf-log-flusher".into())
-            .spawn(move || flush_loop(&flusher_dir, &flusher_shared, current, &durable_tx))
-            .map_err(io_failure)?;
+            .spawn(move || flush_loop(&flusher_dir, &flusher_shared, &flusher_faults, &durable_tx))
+            .map_err(storage_error)?;
         Ok(Log {
             dir: dir.to_path_buf(),
+            segment_bytes,
+            faults,
             shared,
             durable,
             readers: Mutex::new(HashMap::new()),
@@ -125,36 +120,37 @@ impl Log {
 
     /// Buffers records for the next group commit. For every `Push` record a
     /// body location is appended to `bodies`, in order. Returns the LSN to
-    /// wait for.
+    /// wait for. On error nothing was buffered.
     pub fn append(&self, records: &[Record], bodies: &mut Vec<BodyLocation>) -> WharfResult<u64> {
         let mut pending = lock(&self.shared.pending);
         if let Some(failure) = &pending.failure {
             return Err(WharfError::StorageFailed { detail: failure.clone() });
         }
+        let needed: u64 = records.iter().map(Record::encoded_len).sum();
+        // Records of one call stay in one segment; a group bigger than a
+        // segment gets a segment of its own size.
+        if pending.segment_len + needed > self.segment_bytes && pending.segment_len > SEGMENT_HEADER_LEN {
+            let next = pending.segment + 1;
+            let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + needed);
+            segment::allocate(&self.dir, next, size, &self.faults).map_err(storage_error)?;
+            pending.segment = next;
+            pending.segment_len = SEGMENT_HEADER_LEN;
+        }
+        let (segment, offset) = (pending.segment, pending.segment_len);
+        let mut bytes = Vec::with_capacity(needed as usize);
         for record in records {
-            let len = record.encoded_len();
-            if pending.segment_len + len > SEGMENT_TARGET_BYTES && pending.segment_len > SEGMENT_HEADER_LEN {
-                pending.segment += 1;
-                let segment = pending.segment;
-                pending.chunks.push((segment, segment_header(segment)));
-                pending.segment_len = SEGMENT_HEADER_LEN;
-            }
             if matches!(record, Record::Push { .. }) {
-                bodies.push(BodyLocation {
-                    segment: pending.segment as u32,
-                    offset: (pending.segment_len + RECORD_HEADER_LEN + PUSH_FIXED_LEN) as u32,
-                });
+                let body_offset = offset + bytes.len() as u64 + RECORD_HEADER_LEN + PUSH_FIXED_LEN;
+                bodies.push(BodyLocation { segment: segment as u32, offset: body_offset as u32 });
             }
-            let segment = pending.segment;
-            match pending.chunks.last_mut() {
-                Some((chunk_segment, bytes)) if *chunk_segment == segment => record.encode_into(bytes),
-                _ => {
-                    let mut bytes = Vec::with_capacity(len as usize);
-                    record.encode_into(&mut bytes);
-                    pending.chunks.push((segment, bytes));
-                }
+            record.encode_into(&mut bytes);
+        }
+        pending.segment_len += needed;
+        match pending.chunks.last_mut() {
+            Some(last) if last.segment == segment && last.offset + last.bytes.len() as u64 == offset => {
+                last.bytes.extend_from_slice(&bytes)
             }
-            pending.segment_len += len;
+            _ => pending.chunks.push(Chunk { segment, offset, bytes }),
         }
         pending.appended_lsn += 1;
         let lsn = pending.appended_lsn;
@@ -187,14 +183,23 @@ impl Log {
         lock(&self.shared.pending).failure.clone()
     }
 
-    /// Reads a message body. The segment's file handle is cached and shared,
-    /// so a segment deleted meanwhile stays readable through it.
-    pub fn read_body(&self, location: BodyLocation, len: u32) -> WharfResult<Vec<u8>> {
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// Reads a message body and checks its record's checksum. `Ok(None)`
+    /// means the bytes on disk are damaged: the body must not be served.
+    pub fn read_body(&self, location: BodyLocation, len: u32) -> WharfResult<Option<Vec<u8>>> {
         let file = self.reader(location.segment as u64)?;
-        let mut body = vec![0u8; len as usize];
-        file.read_exact_at(&mut body, location.offset as u64)
+        let prefix = RECORD_HEADER_LEN + PUSH_FIXED_LEN;
+        let Some(start) = (location.offset as u64).checked_sub(prefix) else { return Ok(None) };
+        let mut bytes = vec![0u8; (prefix + len as u64) as usize];
+        file.read_exact_at(&mut bytes, start)
             .map_err(|error| WharfError::StorageFailed { detail: format!("reading a message body: {error}") })?;
-        Ok(body)
+        match record::decode(&bytes) {
+            Ok((Record::Push { body, .. }, _)) if body.len() == len as usize => Ok(Some(body)),
+            _ => Ok(None),
+        }
     }
 
     fn reader(&self, segment: u64) -> WharfResult<Arc<File>> {
@@ -209,10 +214,11 @@ impl Log {
         Ok(file)
     }
 
-    /// Deletes a segment whose every record is no longer needed.
+    /// Deletes a segment whose every record is no longer needed. A reader
+    /// holding its handle can still finish reading it.
     pub fn remove_segment(&self, segment: u64) -> io::Result<()> {
         lock(&self.readers).remove(&segment);
-        fs::remove_file(segment_path(&self.dir, segment))
+        std::fs::remove_file(segment_path(&self.dir, segment))
     }
 
     /// Flushes what is buffered and stops the flusher thread; later
@@ -236,14 +242,15 @@ impl Drop for Log {
     }
 }
 
-fn io_failure(error: io::Error) -> WharfError {
-    if error.raw_os_error() == Some(28) {
+fn storage_error(error: io::Error) -> WharfError {
+    if segment::is_disk_full(&error) {
         return WharfError::StorageFull;
     }
     WharfError::StorageFailed { detail: error.to_string() }
 }
 
-fn flush_loop(dir: &Path, shared: &Shared, mut current: Option<(u64, File)>, durable_tx: &watch::Sender<DurableState>) {
+fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults, durable_tx: &watch::Sender<DurableState>) {
+    let mut files: BTreeMap<u64, File> = BTreeMap::new();
     loop {
         let (chunks, lsn) = {
             let mut pending = lock(&shared.pending);
@@ -255,7 +262,7 @@ fn flush_loop(dir: &Path, shared: &Shared, mut current: Option<(u64, File)>, dur
             }
             (std::mem::take(&mut pending.chunks), pending.appended_lsn)
         };
-        match write_chunks(dir, &mut current, chunks) {
+        match write_chunks(dir, &mut files, chunks, faults) {
             Ok(()) => durable_tx.send_modify(|state| state.lsn = lsn),
             Err(error) => {
                 let failure = format!("log write failed: {error}");
@@ -268,24 +275,29 @@ fn flush_loop(dir: &Path, shared: &Shared, mut current: Option<(u64, File)>, dur
     }
 }
 
-fn write_chunks(dir: &Path, current: &mut Option<(u64, File)>, chunks: Vec<(u64, Vec<u8>)>) -> io::Result<()> {
-    for (segment, bytes) in chunks {
-        let switch = current.as_ref().is_none_or(|(open, _)| *open != segment);
-        if switch {
-            if let Some((_, file)) = current.take() {
-                file.sync_data()?;
+fn write_chunks(dir: &Path, files: &mut BTreeMap<u64, File>, chunks: Vec<Chunk>, faults: &Faults) -> io::Result<()> {
+    let mut touched = Vec::new();
+    for chunk in chunks {
+        let file = match files.entry(chunk.segment) {
+            std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(OpenOptions::new().write(true).open(segment_path(dir, chunk.segment))?)
             }
-            let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, segment))?;
-            // The new file's directory entry must be durable too.
-            File::open(dir)?.sync_all()?;
-            *current = Some((segment, file));
-        }
-        if let Some((_, file)) = current.as_mut() {
-            file.write_all(&bytes)?;
+        };
+        file.write_all_at(&chunk.bytes, chunk.offset)?;
+        if touched.last() != Some(&chunk.segment) {
+            touched.push(chunk.segment);
         }
     }
-    if let Some((_, file)) = current.as_ref() {
-        file.sync_data()?;
+    for segment in &touched {
+        faults.check_sync()?;
+        if let Some(file) = files.get(segment) {
+            file.sync_data()?;
+        }
+    }
+    // Only the newest segment is still written to; keep just its handle.
+    if let Some(&newest) = files.keys().next_back() {
+        files.retain(|segment, _| *segment == newest);
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ const NOT_LEASED: &str = "previewed messages are not leased; there is nothing to
 
 /// A message picked under the lock, whose body is read after it.
 struct Picked {
+    seq: u64,
     id: MessageId,
     entry: Entry,
 }
@@ -98,7 +99,7 @@ impl Engine {
             (picked, lsn, metrics_of(&state, queue))
         };
         self.log.wait_durable(lsn).await?;
-        let messages = self.read_views(queue, picked, HandleKind::Lease)?;
+        let messages = self.read_views(queue, picked, HandleKind::Lease).await?;
         Ok(PullResult { messages, metrics })
     }
 
@@ -206,7 +207,7 @@ impl Engine {
         };
         // Bodies of messages pushed moments ago may still be in the buffer.
         self.log.wait_durable(lsn).await?;
-        self.read_views(queue, picked, kind)
+        self.read_views(queue, picked, kind).await
     }
 
     /// Deletes messages named by preview lease ids or peek refs.
@@ -276,27 +277,43 @@ impl Engine {
         }
     }
 
-    fn read_views(&self, queue: QueueId, picked: Vec<Picked>, kind: HandleKind) -> WharfResult<Vec<MessageView>> {
-        picked
-            .into_iter()
-            .map(|Picked { id, entry }| {
-                Ok(MessageView {
+    /// Reads the bodies of picked messages. A body whose bytes on disk fail
+    /// their checksum is never served: the message is dropped and reported.
+    async fn read_views(&self, queue: QueueId, picked: Vec<Picked>, kind: HandleKind) -> WharfResult<Vec<MessageView>> {
+        let mut views = Vec::with_capacity(picked.len());
+        let mut corrupt = Vec::new();
+        for Picked { seq, id, entry } in picked {
+            match self.log.read_body(entry.location, entry.body_len)? {
+                Some(body) => views.push(MessageView {
                     id,
-                    body: self.log.read_body(entry.location, entry.body_len)?,
+                    body,
                     content_type: entry.content_type,
                     timestamp_ms: entry.timestamp_ms,
                     attempts: entry.attempts,
                     handle: self.codec.encode(kind, queue, id, entry.attempts),
-                })
-            })
-            .collect()
+                }),
+                None => {
+                    tracing::error!(%queue, message = %id, segment = entry.location.segment, "message body failed its checksum; dropping the message");
+                    corrupt.push(Record::Delete { queue, seq });
+                }
+            }
+        }
+        if !corrupt.is_empty() {
+            let lsn = {
+                let mut state = self.state();
+                let now_ms = self.now_ms();
+                self.commit(&mut state, &corrupt, now_ms)?
+            };
+            self.log.wait_durable(lsn).await?;
+        }
+        Ok(views)
     }
 }
 
 fn pick(state: &State, queue: QueueId, seqs: &[u64]) -> Vec<Picked> {
     let Some(index) = state.queues.get(&queue) else { return Vec::new() };
     seqs.iter()
-        .filter_map(|&seq| index.get(seq).map(|entry| Picked { id: state.message_id(seq), entry: *entry }))
+        .filter_map(|&seq| index.get(seq).map(|entry| Picked { seq, id: state.message_id(seq), entry: *entry }))
         .collect()
 }
 

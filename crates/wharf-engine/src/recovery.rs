@@ -2,17 +2,24 @@
 //!
 //! Segments are replayed oldest first. A record that is cut short or fails
 //! its checksum ends the replay of that segment: everything intact before it
-//! is kept, what follows is reported and dropped. In the last segment the
-//! damaged tail is truncated so appends continue from clean data.
+//! is kept, what follows is reported and dropped. Zero bytes after the last
+//! record are the segment's reserved, unwritten space, not damage.
+//!
+//! At the end of the last segment, a record cut short by a crash (a torn
+//! write: nothing but zeros after it) is cut off so appends continue from
+//! clean data. Damage anywhere else is left on disk untouched for
+//! inspection, and appends continue in a new segment.
 
 use std::fs::{self, OpenOptions};
+use std::io;
 use std::path::Path;
 
 use wharf_core::{WharfError, WharfResult};
 
 use crate::catalog::Catalog;
-use crate::log::{list_segments, segment_path, BodyLocation};
-use crate::record::{self, DecodeStop, Record, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::log::BodyLocation;
+use crate::record::{self, DecodeStop, Record, MAX_PAYLOAD_LEN, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::segment::{self, list_segments, segment_path};
 use crate::state::State;
 
 /// What recovery found, for the start-up log and for tests.
@@ -40,7 +47,7 @@ pub struct Recovered {
     pub report: RecoveryReport,
 }
 
-pub fn recover(dir: &Path, now_ms: u64) -> WharfResult<Recovered> {
+pub fn recover(dir: &Path, now_ms: u64, segment_bytes: u64) -> WharfResult<Recovered> {
     fs::create_dir_all(dir).map_err(storage("creating the data directory"))?;
     let catalog = match Catalog::load(dir)? {
         Some(catalog) => catalog,
@@ -59,38 +66,51 @@ pub fn recover(dir: &Path, now_ms: u64) -> WharfResult<Recovered> {
         let is_last = position + 1 == segments.len();
         let path = segment_path(dir, segment);
         let bytes = fs::read(&path).map_err(storage("reading a segment"))?;
-        let valid_len = replay_segment(&mut state, segment, &bytes, now_ms, &mut report);
+        let end = replay_segment(&mut state, segment, &bytes, now_ms, &mut report);
         if is_last {
-            if valid_len == 0 {
-                // Even the header is unusable: leave the file for inspection
-                // and continue in a new segment.
-                append_segment = segment + 1;
-            } else {
-                if valid_len < bytes.len() as u64 {
-                    let file = OpenOptions::new().write(true).open(&path).map_err(storage("opening the tail"))?;
-                    file.set_len(valid_len).map_err(storage("truncating a torn tail"))?;
-                    file.sync_all().map_err(storage("syncing the truncated tail"))?;
+            match end {
+                SegmentEnd::Clean(valid_len) => {
+                    append_segment = segment;
+                    append_len = valid_len;
                 }
-                append_segment = segment;
-                append_len = valid_len;
+                SegmentEnd::Torn(valid_len) => {
+                    cut_torn_tail(&path, valid_len, segment_bytes).map_err(storage("cutting a torn tail"))?;
+                    append_segment = segment;
+                    append_len = valid_len;
+                }
+                SegmentEnd::Damaged => append_segment = segment + 1,
             }
         }
     }
     Ok(Recovered { state, append_segment, append_len, report })
 }
 
-/// Replays one segment; returns the length of its intact prefix (0 if the
-/// header itself is bad).
-fn replay_segment(state: &mut State, segment: u64, bytes: &[u8], now_ms: u64, report: &mut RecoveryReport) -> u64 {
+/// How a segment's replay ended.
+enum SegmentEnd {
+    /// After the last record there is nothing but reserved space.
+    Clean(u64),
+    /// The last record was cut short by a crash; its bytes start here.
+    Torn(u64),
+    /// Corrupt data that a crash cannot explain.
+    Damaged,
+}
+
+fn replay_segment(
+    state: &mut State,
+    segment: u64,
+    bytes: &[u8],
+    now_ms: u64,
+    report: &mut RecoveryReport,
+) -> SegmentEnd {
     match record::parse_segment_header(bytes) {
         Ok(number) if number == segment => {}
         Ok(number) => {
             report.damage.push(damage(segment, 0, format!("header names segment {number}"), bytes.len()));
-            return 0;
+            return SegmentEnd::Damaged;
         }
         Err(problem) => {
             report.damage.push(damage(segment, 0, format!("bad segment header: {problem:?}"), bytes.len()));
-            return 0;
+            return SegmentEnd::Damaged;
         }
     }
     let mut offset = SEGMENT_HEADER_LEN as usize;
@@ -105,19 +125,53 @@ fn replay_segment(state: &mut State, segment: u64, bytes: &[u8], now_ms: u64, re
                 report.records += 1;
                 offset += len;
             }
-            Err(DecodeStop::End) => return offset as u64,
+            Err(DecodeStop::End) => return SegmentEnd::Clean(offset as u64),
+            Err(_) if is_zero(&bytes[offset..]) => return SegmentEnd::Clean(offset as u64),
             Err(stop) => {
+                let torn = is_torn(bytes, offset);
                 let reason = match stop {
-                    DecodeStop::Torn => "record cut short (torn write)".to_string(),
+                    DecodeStop::Torn => "record cut short".to_string(),
                     DecodeStop::BadChecksum => "checksum mismatch".to_string(),
                     DecodeStop::Malformed(what) => format!("malformed record: {what}"),
                     DecodeStop::End => String::new(),
                 };
+                let reason = if torn { format!("{reason} at the end of the log") } else { reason };
                 report.damage.push(damage(segment, offset as u64, reason, bytes.len() - offset));
-                return offset as u64;
+                return if torn { SegmentEnd::Torn(offset as u64) } else { SegmentEnd::Damaged };
             }
         }
     }
+}
+
+fn is_zero(bytes: &[u8]) -> bool {
+    // Reserved space is megabytes of zeros: compare whole blocks (memcmp)
+    // rather than byte by byte.
+    const ZEROS: [u8; 4096] = [0; 4096];
+    bytes.chunks(ZEROS.len()).all(|block| block == &ZEROS[..block.len()])
+}
+
+/// A bad record is a torn write if nothing was written after it: the file
+/// ends inside it, or only reserved (zero) space follows its claimed end.
+fn is_torn(bytes: &[u8], offset: usize) -> bool {
+    let rest = &bytes[offset..];
+    if rest.len() < 4 {
+        return true;
+    }
+    let payload_len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    if payload_len > MAX_PAYLOAD_LEN {
+        return false;
+    }
+    let end = RECORD_HEADER_LEN as usize + payload_len as usize;
+    end >= rest.len() || is_zero(&rest[end..])
+}
+
+/// Drops a torn record: shrink the file to the intact prefix, then reserve
+/// the segment's space again so appends cannot meet a full disk.
+fn cut_torn_tail(path: &Path, valid_len: u64, segment_bytes: u64) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(valid_len)?;
+    segment::reserve(&file, segment_bytes)?;
+    file.sync_all()
 }
 
 fn damage(segment: u64, offset: u64, reason: String, dropped: usize) -> Damage {

@@ -118,7 +118,7 @@ struct Harness {
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(START_MS);
-    let engine = open(dir.path(), &clock);
+    let engine = open_tuned(dir.path(), &clock, small_segments());
     let account = account(&engine).await;
     let mut spec: ConsumerSpec = pull_consumer(MAX_RETRIES, None);
     spec.settings.visibility_timeout_ms = VISIBILITY_MS;
@@ -184,7 +184,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 // Every call above waited for durability, so dropping the engine
                 // loses nothing that was acknowledged. Leases are soft state:
                 // each in-flight delivery ends now, as a failed delivery.
-                drop(std::mem::replace(&mut harness.engine, open(harness.dir.path(), &harness.clock)));
+                let reopened = open_tuned(harness.dir.path(), &harness.clock, small_segments());
+                drop(std::mem::replace(&mut harness.engine, reopened));
                 for message in model.messages.values_mut() {
                     if let Status::Leased { until } = &mut message.status {
                         *until = now;

@@ -1,0 +1,75 @@
+//! Injected storage faults: a failed fsync poisons the engine; a full disk
+//! refuses writes cleanly and they resume when space is back.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::*;
+use wharf_core::model::QueueSettings;
+use wharf_core::{Broker, ManualClock, WharfError};
+
+#[tokio::test]
+async fn failed_fsync_acknowledges_nothing_more_until_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "fsync", &pull_consumer(3, None)).await;
+    engine.push(account, queue, vec![text("before")]).await.expect("push");
+
+    engine.faults().fail_next_sync.store(true, Ordering::SeqCst);
+    let failed = engine.push(account, queue, vec![text("during")]).await;
+    assert!(matches!(failed, Err(WharfError::StorageFailed { .. })), "{failed:?}");
+    assert_eq!(failed.err().map(|e| e.code().status), Some(503));
+    // The next fsync would succeed, but the engine must not trust it.
+    let after = engine.push(account, queue, vec![text("after")]).await;
+    assert!(matches!(after, Err(WharfError::StorageFailed { .. })), "{after:?}");
+    let create = engine.create_queue(account, "new", QueueSettings::default()).await;
+    assert!(matches!(create, Err(WharfError::StorageFailed { .. })), "{create:?}");
+    let pull =
+        engine.pull(account, queue, wharf_core::model::PullRequest { batch_size: None, visibility_timeout_ms: None });
+    assert!(matches!(pull.await, Err(WharfError::StorageFailed { .. })));
+    drop(engine);
+
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    let kept = bodies(&engine, account, queue).await;
+    assert!(kept.starts_with(&["before".to_string()]), "{kept:?}");
+    assert!(!kept.contains(&"after".to_string()));
+    engine.push(account, queue, vec![text("restarted")]).await.expect("writes again after restart");
+}
+
+#[tokio::test]
+async fn full_disk_refuses_cleanly_and_resumes_when_space_is_freed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "full", &pull_consumer(3, None)).await;
+    let body = "x".repeat(20_000);
+    // Two 20 KB messages fit in the first 64 KiB segment.
+    engine.push(account, queue, vec![text(&body), text(&body)]).await.expect("push");
+    let before = engine.metrics(account, queue).await.expect("metrics");
+
+    engine.faults().disk_full.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        let refused = engine.push(account, queue, vec![text(&body), text(&body)]).await;
+        assert_eq!(refused.as_ref().err(), Some(&WharfError::StorageFull), "{refused:?}");
+        assert_eq!(refused.err().map(|e| e.code().status), Some(507));
+    }
+    let refused = engine.create_queue(account, "another", QueueSettings::default()).await;
+    assert_eq!(refused.err(), Some(WharfError::StorageFull));
+    assert_eq!(engine.metrics(account, queue).await.expect("metrics"), before, "nothing changed");
+    assert_eq!(engine.list_queues(account, &all()).await.expect("list").total_count, 1);
+
+    engine.faults().disk_full.store(false, Ordering::SeqCst);
+    engine.push(account, queue, vec![text(&body), text(&body)]).await.expect("writes resume");
+    engine.create_queue(account, "another", QueueSettings::default()).await.expect("catalog resumes");
+    drop(engine);
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    assert_eq!(engine.metrics(account, queue).await.expect("metrics").backlog_count, 4);
+}
+
+fn all() -> wharf_core::model::QueueListRequest {
+    wharf_core::model::QueueListRequest { names: Vec::new(), page: 1, per_page: 100 }
+}
