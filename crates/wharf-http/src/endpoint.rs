@@ -62,7 +62,9 @@ pub enum Route {
 pub enum RouteError {
     NoRoute,
     /// The path exists but not with this method; `allowed` lists the methods it takes.
-    MethodNotAllowed { allowed: Vec<Method> },
+    MethodNotAllowed {
+        allowed: Vec<Method>,
+    },
 }
 
 impl RouteError {
@@ -175,9 +177,10 @@ fn parse_queue_path(method: &Method, queue: String, rest: &[&str]) -> Result<End
                 (Method::DELETE, DeleteQueue { queue: q() }),
             ],
         ),
-        ["consumers"] => {
-            pick(method, vec![(Method::GET, ListConsumers { queue: q() }), (Method::POST, CreateConsumer { queue: q() })])
-        }
+        ["consumers"] => pick(
+            method,
+            vec![(Method::GET, ListConsumers { queue: q() }), (Method::POST, CreateConsumer { queue: q() })],
+        ),
         ["consumers", consumer] => {
             let consumer = non_empty(consumer)?;
             pick(

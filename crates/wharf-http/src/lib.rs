@@ -113,13 +113,8 @@ async fn dispatch(
             let token = auth::authenticate(api.broker.as_ref(), headers).await?;
             let account = auth::authorize(&token, &account, endpoint.required_scope())?;
             let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
-            let cx = handlers::Context {
-                broker: api.broker.as_ref(),
-                limits: &api.limits,
-                account,
-                query,
-                body: &bytes,
-            };
+            let cx =
+                handlers::Context { broker: api.broker.as_ref(), limits: &api.limits, account, query, body: &bytes };
             Ok(handlers::run(&endpoint, &cx).await?.into_response())
         }
     }

@@ -1,0 +1,81 @@
+//! Test support for Wharf backends: a [`TestServer`] that serves the real
+//! HTTP router in-process on `127.0.0.1:0` over any [`Broker`], and the API
+//! conformance suite every backend must pass.
+//!
+//! ```ignore
+//! async fn engine(clock: ManualClock) -> Arc<dyn Broker> { /* open a backend on `clock` */ }
+//! wharf_testkit::api_conformance_suite!(engine);
+//! ```
+//!
+//! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a
+//! dev-dependency. Time only moves when a test calls [`TestServer::advance`],
+//! which moves the clock and runs `Broker::tick`: no test sleeps through a
+//! visibility timeout or a delay.
+
+pub mod conformance;
+mod server;
+
+pub use server::{assert_envelope, Reply, TestServer, START_MS};
+
+/// Expands to one `#[tokio::test]` per conformance case, each on a fresh
+/// backend from `$factory` (`fn(ManualClock) -> impl Future<Output = Arc<dyn Broker>>`).
+#[macro_export]
+macro_rules! api_conformance_suite {
+    ($factory:path) => {
+        $crate::__conformance_cases!($factory;
+            queues::queue_create_and_get_return_every_field,
+            queues::queue_list_pages_and_filters_by_name,
+            queues::queue_put_replaces_and_patch_merges,
+            queues::queue_delete_removes_queue_and_messages,
+            queues::queue_name_rules_and_duplicates,
+            queues::queue_settings_are_validated,
+            queues::unknown_and_malformed_ids,
+            consumers::pull_consumer_lifecycle,
+            consumers::worker_consumer_fields,
+            consumers::one_consumer_per_queue,
+            consumers::consumer_settings_are_validated,
+            consumers::put_consumer_creates_missing_consumer,
+            messages::push_and_pull_round_trip,
+            messages::push_and_batch_limits,
+            messages::failed_batch_stores_nothing,
+            messages::malformed_json_and_wrong_shape,
+            messages::pull_needs_http_pull_consumer,
+            delivery::visibility_timeout_expiry_redelivers,
+            delivery::retry_with_delay,
+            delivery::max_retries_moves_to_created_dead_letter_queue,
+            delivery::max_retries_without_dead_letter_queue_deletes,
+            delivery::queue_delay_and_message_delay_override,
+            delivery::retention_expiry_deletes,
+            delivery::pause_refuses_pull_but_accepts_push,
+            delivery::purge_and_purge_status,
+            messages::metrics_are_exact,
+            messages::preview_and_peek_do_not_lease,
+            messages::purge_by_ref_and_preview_ack_delete,
+            delivery::extend_gives_new_leases,
+            delivery::ack_with_expired_lease_still_acks,
+            delivery::bad_leases_are_warnings,
+            delivery::long_poll_pull_waits_for_a_message,
+            access::credentials_are_checked,
+            access::scopes_and_accounts_are_enforced,
+            access::routing_errors_use_the_envelope,
+            access::garbage_requests_get_envelopes,
+            subscriptions::subscription_lifecycle,
+            subscriptions::subscription_list_pages_orders_and_filters,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($factory:path; $($module:ident :: $name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let server = $crate::TestServer::start_with($factory).await;
+                $crate::conformance::$module::$name(&server).await;
+                server.stop().await;
+            }
+        )*
+    };
+}
