@@ -70,8 +70,8 @@ impl Engine {
                     queue,
                     seq,
                     timestamp_ms: entry.timestamp_ms,
-                    visible_at_ms: entry.visible_at_ms,
-                    attempts: entry.attempts,
+                    visible_at_ms: entry.visible_at_ms(),
+                    attempts: entry.attempts(),
                     content_type: entry.content_type,
                     body,
                 })

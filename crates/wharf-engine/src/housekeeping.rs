@@ -46,7 +46,7 @@ impl Engine {
             Some(meta) => (consumer_settings(meta), dead_letter_name(meta), meta.account),
             None => return Ok(Record::Delete { queue, seq }),
         };
-        let attempts = state.queues.get(&queue).and_then(|index| index.get(seq)).map_or(0, |entry| entry.attempts);
+        let attempts = state.queues.get(&queue).and_then(|index| index.get(seq)).map_or(0, |entry| entry.attempts());
         if attempts <= settings.max_retries {
             let delay = delay_seconds.unwrap_or(settings.retry_delay) as u64;
             return Ok(Record::Requeue { queue, seq, visible_at_ms: now_ms + delay * 1000 });

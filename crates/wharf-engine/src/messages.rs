@@ -85,14 +85,14 @@ impl Engine {
             self.ensure_writable()?;
             self.housekeep_queue(&mut state, queue, now_ms)?;
             let leased = match state.queues.get_mut(&queue) {
-                Some(index) => index.lease_ready(batch_size as usize, now_ms + timeout_ms),
+                Some(index) => index.lease_ready(batch_size as usize, now_ms, now_ms + timeout_ms),
                 None => Vec::new(),
             };
             let picked = pick(&state, queue, &leased);
             let records: Vec<Record> = picked
                 .iter()
                 .zip(&leased)
-                .map(|(message, &seq)| Record::Deliver { queue, seq, attempts: message.entry.attempts })
+                .map(|(message, &seq)| Record::Deliver { queue, seq, attempts: message.entry.attempts() })
                 .collect();
             let lsn =
                 if records.is_empty() { self.log.position().0 } else { self.commit(&mut state, &records, now_ms)? };
@@ -202,7 +202,11 @@ impl Engine {
             if self.log.failure().is_none() {
                 self.housekeep_queue(&mut state, queue, now_ms)?;
             }
-            let seqs = state.queues.get(&queue).map(|index| index.first_ready(batch_size as usize)).unwrap_or_default();
+            let seqs = state
+                .queues
+                .get(&queue)
+                .map(|index| index.first_ready(batch_size as usize, now_ms))
+                .unwrap_or_default();
             (pick(&state, queue, &seqs), self.log.position().0)
         };
         // Bodies of messages pushed moments ago may still be in the buffer.
@@ -289,8 +293,8 @@ impl Engine {
                     body,
                     content_type: entry.content_type,
                     timestamp_ms: entry.timestamp_ms,
-                    attempts: entry.attempts,
-                    handle: self.codec.encode(kind, queue, id, entry.attempts),
+                    attempts: entry.attempts(),
+                    handle: self.codec.encode(kind, queue, id, entry.attempts()),
                 }),
                 None => {
                     tracing::error!(%queue, message = %id, segment = entry.location.segment, "message body failed its checksum; dropping the message");
@@ -322,7 +326,7 @@ fn is_current(state: &State, queue: QueueId, seq: u64, attempts: u32) -> bool {
         .queues
         .get(&queue)
         .and_then(|index| index.get(seq))
-        .is_some_and(|entry| entry.is_leased() && entry.attempts == attempts)
+        .is_some_and(|entry| entry.is_leased() && entry.attempts() == attempts)
 }
 
 pub(crate) fn metrics_of(state: &State, queue: QueueId) -> QueueMetrics {

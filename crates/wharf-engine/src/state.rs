@@ -52,15 +52,8 @@ impl State {
                 if !self.catalog.queues.contains_key(queue) {
                     return;
                 }
-                let entry = Entry {
-                    location,
-                    body_len: bytes.len() as u32,
-                    content_type: *content_type,
-                    attempts: *attempts,
-                    timestamp_ms: *timestamp_ms,
-                    visible_at_ms: *visible_at_ms,
-                    lease_expiry_ms: 0,
-                };
+                let entry =
+                    Entry::new(location, bytes.len() as u32, *content_type, *attempts, *timestamp_ms, *visible_at_ms);
                 self.insert_entry(*queue, *seq, entry, now_ms);
             }
             Record::Delete { queue, seq } => {
@@ -88,7 +81,7 @@ impl State {
                 if !self.catalog.queues.contains_key(to_queue) {
                     return;
                 }
-                let moved = Entry { attempts: 0, visible_at_ms: 0, lease_expiry_ms: 0, ..entry };
+                let moved = Entry::new(entry.location, entry.body_len, entry.content_type, 0, entry.timestamp_ms, 0);
                 self.insert_entry(*to_queue, *new_seq, moved, now_ms);
             }
         }
