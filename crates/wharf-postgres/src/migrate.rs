@@ -1,0 +1,95 @@
+//! Numbered migrations, applied at start-up. Every node runs this; a
+//! transaction-scoped advisory lock makes concurrent start-ups take turns, and
+//! the `wharf_migrations` table makes a second run a no-op.
+
+use tokio_postgres::GenericClient;
+use wharf_core::{WharfError, WharfResult};
+
+use crate::db_error;
+
+pub(crate) struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// In version order; never edit a shipped one, add the next number.
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") }];
+
+/// Advisory lock key of Wharf migrations ("wharf" in ASCII), mixed with the
+/// schema so that isolated schemas migrate independently.
+const LOCK_KEY: i64 = 0x0077_6861_7266;
+
+/// Settings key of the lease-token HMAC key shared by all nodes.
+const HANDLE_KEY: &str = "lease_handle_key";
+
+pub(crate) async fn run(client: &mut deadpool_postgres::Object, schema: Option<&str>) -> WharfResult<()> {
+    let tx = client.transaction().await.map_err(db_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key(schema)]).await.map_err(db_error)?;
+    if let Some(schema) = schema {
+        // The name was checked to be a plain identifier.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET LOCAL search_path TO {schema}"))
+            .await
+            .map_err(db_error)?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS wharf_migrations (
+            version integer PRIMARY KEY,
+            name text NOT NULL
+        )",
+    )
+    .await
+    .map_err(db_error)?;
+    let applied: Vec<i32> = tx
+        .query("SELECT version FROM wharf_migrations ORDER BY version", &[])
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(db_error)?;
+    if let Some(newest) = applied.iter().max() {
+        let known = MIGRATIONS.last().map_or(0, |migration| migration.version);
+        if *newest > known {
+            return Err(WharfError::internal(format!(
+                "the database schema is at version {newest}, newer than this wharf knows ({known}); upgrade wharf"
+            )));
+        }
+    }
+    for migration in MIGRATIONS.iter().filter(|migration| !applied.contains(&migration.version)) {
+        tx.batch_execute(migration.sql).await.map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO wharf_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )
+        .await
+        .map_err(db_error)?;
+        tracing::info!(version = migration.version, name = migration.name, "applied database migration");
+    }
+    tx.commit().await.map_err(db_error)
+}
+
+/// The lease-token key: made by the first node, read by every other one.
+pub(crate) async fn handle_key(client: &impl GenericClient) -> WharfResult<[u8; 32]> {
+    let fresh: [u8; 32] = rand::random();
+    client
+        .execute(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&HANDLE_KEY, &fresh.as_slice()],
+        )
+        .await
+        .map_err(db_error)?;
+    let row = client.query_one("SELECT value FROM settings WHERE key = $1", &[&HANDLE_KEY]).await.map_err(db_error)?;
+    let stored: Vec<u8> = row.try_get(0).map_err(db_error)?;
+    stored.try_into().map_err(|_| WharfError::internal("the stored lease handle key is not 32 bytes"))
+}
+
+fn lock_key(schema: Option<&str>) -> i64 {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in schema.unwrap_or("").bytes() {
+        hash = (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    LOCK_KEY ^ (hash as i64)
+}
