@@ -1,0 +1,149 @@
+//! `wharf serve`: open the backend, make sure an account exists, serve the
+//! API until SIGTERM or SIGINT, then drain requests and shut the backend down.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wharf_core::auth::{generate_secret, is_well_formed_secret};
+use wharf_core::model::Account;
+use wharf_core::{AccountId, Broker, Clock, SystemClock};
+
+use crate::backend::{self, BackendKind};
+use crate::config::{FileConfig, Overrides, ServeConfig};
+use crate::Fatal;
+
+/// Environment variable holding the admin token secret of a new account.
+const API_TOKEN_ENV: &str = "WHARF_API_TOKEN";
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on, IP:PORT (port 0 picks a free port) [default: 127.0.0.1:8787]
+    #[arg(long, env = "WHARF_LISTEN")]
+    listen: Option<String>,
+    /// Directory of the embedded engine's data [default: ./wharf-data]
+    #[arg(long, env = "WHARF_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML config file (see wharf.example.toml); flags and env override it.
+    #[arg(long, env = "WHARF_CONFIG")]
+    config: Option<PathBuf>,
+    /// Storage backend [default: engine]
+    #[arg(long, env = "WHARF_BACKEND", value_enum)]
+    backend: Option<BackendKind>,
+    /// PostgreSQL URL for `--backend postgres`.
+    #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Id (32 hex) of the account to create on first start [default: random].
+    #[arg(long, env = "WHARF_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Email of that account, checked against X-Auth-Email [default: admin@localhost].
+    #[arg(long, env = "WHARF_ACCOUNT_EMAIL")]
+    account_email: Option<String>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Result<ServeConfig, Fatal> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let overrides = Overrides {
+            listen: self.listen,
+            data_dir: self.data_dir,
+            backend: self.backend,
+            database_url: self.database_url,
+            account_id: self.account_id,
+            account_email: self.account_email,
+        };
+        ServeConfig::resolve(file, overrides)
+    }
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
+    let config = args.into_config()?;
+    let broker = backend::open(&config).await?;
+    let account = bootstrap_account(broker.as_ref(), &config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| Fatal::runtime(format!("cannot listen on {}: {error}", config.listen)))?;
+    let address = listener.local_addr().map_err(|error| Fatal::runtime(format!("no local address: {error}")))?;
+    tracing::info!(%address, account = %account, backend = ?config.backend, "serving");
+    announce(&format!("wharf listening on http://{address}"));
+
+    let router = wharf_http::router(Arc::clone(&broker), config.limits.clone());
+    let served = wharf_http::serve(listener, router, shutdown_signal()).await;
+    tracing::info!("stopped accepting requests; shutting the backend down");
+    let closed = broker.shutdown().await;
+    served.map_err(|error| Fatal::runtime(format!("server failed: {error}")))?;
+    closed.map_err(|error| Fatal::runtime(format!("backend did not shut down cleanly: {error}")))?;
+    Ok(())
+}
+
+/// Prints a line on stdout and flushes it: scripts wait for these lines.
+fn announce(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+/// Makes sure the account exists. Without a configured id, an existing
+/// account is reused, so restarts never create a second one. The admin
+/// token is printed only when Wharf generated it, and only once.
+async fn bootstrap_account(broker: &dyn Broker, config: &ServeConfig) -> Result<AccountId, Fatal> {
+    let storage = |error: wharf_core::WharfError| Fatal::runtime(format!("cannot set up the account: {error}"));
+    let existing = broker.list_accounts().await.map_err(storage)?;
+    let id = match config.account_id {
+        Some(id) => id,
+        None => match existing.first() {
+            Some(account) => return Ok(account.id),
+            None => AccountId::random(),
+        },
+    };
+    if existing.iter().any(|account| account.id == id) {
+        return Ok(id);
+    }
+    let (secret, generated) = match std::env::var(API_TOKEN_ENV) {
+        Ok(secret) if !secret.is_empty() => (secret, false),
+        _ => (generate_secret(), true),
+    };
+    if !is_well_formed_secret(&secret) {
+        return Err(Fatal::config(format!("{API_TOKEN_ENV} must be 1-256 printable ASCII characters without spaces")));
+    }
+    let account = Account { id, email: config.account_email.clone(), created_on_ms: SystemClock.now_ms() };
+    let created = broker.ensure_account(&account, &secret).await.map_err(storage)?;
+    if created {
+        announce(&format!("account id: {id}"));
+        if generated {
+            announce(&format!("admin token: {secret}"));
+        }
+    }
+    Ok(id)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received sigint"),
+        () = terminate => tracing::info!("received sigterm"),
+    }
+}
