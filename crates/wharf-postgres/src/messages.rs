@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{GenericClient, Row};
 use wharf_core::lease::{HandleClaims, HandleKind, HandleProblem};
 use wharf_core::model::{
@@ -64,9 +65,16 @@ impl PostgresBroker {
             )
             .await
             .map_err(db_error)?;
-        tx.execute(&stmt, &[&id_bytes(queue.0), &now_ms, &ids, &visible_at, &content_types, &bodies])
-            .await
-            .map_err(db_error)?;
+        let inserted =
+            tx.execute(&stmt, &[&id_bytes(queue.0), &now_ms, &ids, &visible_at, &content_types, &bodies]).await;
+        match inserted {
+            Ok(_) => {}
+            // The queue was deleted by another request since `context`.
+            Err(error) if error.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                return Err(WharfError::QueueNotFound)
+            }
+            Err(error) => return Err(db_error(error)),
+        }
         let metrics = metrics_of(&*tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(metrics)
