@@ -132,9 +132,16 @@ pub async fn routing_errors_use_the_envelope(server: &TestServer) {
     server.send(authed(Method::DELETE, server.url("/queues"))).await.fails(405, 7001);
     server.send(authed(Method::POST, format!("{}/healthz", server.base))).await.fails(405, 7001);
 
-    let limit = server.limits.max_request_bytes as usize;
-    let huge = authed(Method::POST, server.url(&format!("/queues/{queue}/messages"))).body(vec![b' '; limit + 1]);
-    server.send(huge).await.fails(413, 10209);
+    // Declared too large: refused before the body is read (the head alone is sent,
+    // so the answer cannot be lost to a reset while the body is still in flight).
+    let head = format!(
+        "POST /client/v4/accounts/{}/queues/{queue}/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        server.account,
+        server.token,
+        server.limits.max_request_bytes + 1
+    );
+    let (status, body) = raw_exchange(server, head.as_bytes(), &[]).await;
+    assert_eq!((status, body["errors"][0]["code"].as_u64()), (413, Some(10209)), "{body}");
     assert_eq!(server.metrics(&queue).await["backlog_count"], 0);
 
     let r2 = server.url(&format!("/event_notifications/r2/bucket/configuration/queues/{queue}"));
@@ -265,4 +272,55 @@ pub async fn garbage_requests_get_envelopes(server: &TestServer) {
     assert_eq!(server.metrics(&queue).await["backlog_count"], 1);
     let unknown = random_hex();
     server.get(&format!("/queues/{unknown}")).await.fails(404, 10104);
+}
+
+/// Writes a raw request (head, then body chunks until the server stops
+/// reading), and returns the answer's status and JSON body.
+async fn raw_exchange(server: &TestServer, head: &[u8], chunks: &[Vec<u8>]) -> (u16, Value) {
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    stream.write_all(head).await.expect("request head");
+    for chunk in chunks {
+        // The server may answer and close before reading everything.
+        if stream.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Read until the JSON body is complete; a reset after it is fine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            if let Ok(body) = serde_json::from_str::<Value>(body.trim()) {
+                let status = head.get(9..12).and_then(|code| code.parse().ok()).unwrap_or(0);
+                assert_envelope(&body);
+                return (status, body);
+            }
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(read)) if read > 0 => answer.extend_from_slice(&buffer[..read]),
+            other => panic!("no complete answer ({other:?}): {text:.300}"),
+        }
+    }
+}
+
+/// A body without Content-Length is still cut off at the limit.
+pub async fn chunked_oversized_body_is_refused(server: &TestServer) {
+    let queue = server.pull_queue("chunked", json!({})).await;
+    let head = format!(
+        "POST /client/v4/accounts/{}/queues/{queue}/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.account, server.token
+    );
+    let size = 64 * 1024;
+    let mut chunk = format!("{size:x}\r\n").into_bytes();
+    chunk.extend(std::iter::repeat_n(b' ', size));
+    chunk.extend_from_slice(b"\r\n");
+    let count = server.limits.max_request_bytes as usize / size + 2;
+    let mut chunks = vec![chunk; count];
+    chunks.push(b"0\r\n\r\n".to_vec());
+    let (status, body) = raw_exchange(server, head.as_bytes(), &chunks).await;
+    assert_eq!((status, body["errors"][0]["code"].as_u64()), (413, Some(10209)), "{body}");
+    assert_eq!(server.metrics(&queue).await["backlog_count"], 0);
 }

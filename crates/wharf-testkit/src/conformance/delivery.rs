@@ -248,3 +248,59 @@ pub async fn long_poll_pull_waits_for_a_message(server: &TestServer) {
     assert_eq!(result["messages"][0]["body"], "awaited");
     assert!(started.elapsed() < Duration::from_secs(5), "answered as soon as the message came");
 }
+
+pub async fn retry_acts_only_on_the_current_delivery(server: &TestServer) {
+    let queue = server.pull_queue("stale", json!({"visibility_timeout_ms": 1000})).await;
+    server.push_text(&queue, "s").await;
+    let first = lease(&server.pull(&queue, json!({})).await[0]);
+    server.advance(1_001).await;
+    let second = server.pull(&queue, json!({})).await;
+    assert_eq!(second[0]["attempts"], 2);
+    let outcome = server.ack(&queue, &[], json!([{"lease_id": first, "delay_seconds": 0}])).await;
+    assert_eq!(outcome["retryCount"], 0, "{outcome}");
+    assert!(outcome["warnings"][&first].is_string(), "{outcome}");
+    assert!(server.pull(&queue, json!({})).await.is_empty(), "the current delivery keeps its lease");
+    // Ack stays permissive: the stale lease still acks the message.
+    assert_eq!(server.ack(&queue, &[&first], json!([])).await["ackCount"], 1);
+    assert_eq!(server.metrics(&queue).await["backlog_count"], 0);
+}
+
+pub async fn concurrent_pulls_get_distinct_messages(server: &TestServer) {
+    let queue = server.pull_queue("crowded", json!({})).await;
+    let batch: Vec<Value> = (0..50).map(|i| json!({"body": format!("m{i}"), "content_type": "text"})).collect();
+    server.post(&format!("/queues/{queue}/messages/batch"), json!({"messages": batch})).await.ok();
+    let pulls = (0..6).map(|_| server.pull(&queue, json!({"batch_size": 10})));
+    let results = futures_join_all(pulls.collect()).await;
+    let mut ids: Vec<String> = results.iter().flatten().map(|m| m["id"].as_str().expect("id").to_string()).collect();
+    assert_eq!(ids.len(), 50, "every message handed out once");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 50, "no message leased twice");
+}
+
+/// Runs futures concurrently on the current task (no extra dependency).
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for future in futures {
+        set.push(Box::pin(future));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, future) in outputs.iter_mut().zip(set.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(output) => *slot = Some(output),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
