@@ -206,3 +206,30 @@ async fn one_consumer_per_queue_and_queue_names_are_unique() {
 fn names(names: &[&str]) -> wharf_core::model::QueueListRequest {
     wharf_core::model::QueueListRequest { names: names.iter().map(|n| n.to_string()).collect(), page: 1, per_page: 100 }
 }
+
+#[tokio::test]
+async fn retention_and_delays_hold_across_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let (account, queue);
+    {
+        let engine = open(dir.path(), &clock);
+        account = common::account(&engine).await;
+        queue = queue_with_consumer(&engine, account, "restarts", &pull_consumer(3, None)).await;
+        let short = QueueUpdate { message_retention_period: Some(120), ..QueueUpdate::default() };
+        engine.update_queue(account, queue, &short).await.expect("retention");
+        let mut delayed = text("delayed");
+        delayed.delay_seconds = Some(60);
+        engine.push(account, queue, vec![text("old"), delayed]).await.expect("push");
+    }
+    clock.advance_ms(30_000);
+    let engine = open(dir.path(), &clock);
+    assert_eq!(bodies(&engine, account, queue).await, ["old"], "the delay is still counted from the push");
+    clock.advance_ms(30_000);
+    assert_eq!(bodies(&engine, account, queue).await, ["old", "delayed"]);
+    drop(engine);
+    clock.advance_ms(60_000);
+    let engine = open(dir.path(), &clock);
+    engine.tick().await.expect("tick");
+    assert_eq!(engine.metrics(account, queue).await.expect("metrics").backlog_count, 0, "retention deadline kept");
+}
