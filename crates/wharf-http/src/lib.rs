@@ -119,3 +119,17 @@ async fn dispatch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/api.md keeps its error table by hand; this keeps it complete.
+    #[test]
+    fn api_docs_list_every_error_code() {
+        let docs = include_str!("../../../docs/api.md");
+        for error in wharf_core::error::catalogue() {
+            let code = error.code();
+            let row = format!("| {} | {} |", code.code, code.status);
+            assert!(docs.contains(&row), "docs/api.md lacks the row {row} ({error:?})");
+        }
+    }
+}
