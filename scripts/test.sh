@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The one test command of Wharf: formatting, lints, every Rust test, the
+# release build, and the black-box SDK suite against the built binary.
+#
+#   bash scripts/test.sh              # everything, in order
+#   bash scripts/test.sh sdk          # only the named steps (fmt clippy rust build sdk)
+#
+# Each step is a block below, marked `# --- step: NAME ---`. To add one (npm
+# compatibility tests under tests/compat, the SDK suite on postgres, …), copy a
+# block, give it a new name, add the name to ALL_STEPS. A step that needs a
+# tool calls `require`: a missing tool fails the run, it never skips.
+#
+# Logs of the long steps go to target/test-logs/. The last line is the total
+# number of tests run, as "tests: N passed, N failed".
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+LOG_DIR="$ROOT/target/test-logs"
+VENV="$ROOT/.venv"
+ALL_STEPS=(fmt clippy rust build sdk)
+
+if [[ $# -gt 0 ]]; then
+  SELECTED=("$@")
+  for name in "${SELECTED[@]}"; do
+    [[ " ${ALL_STEPS[*]} " == *" $name "* ]] || { echo "unknown step: $name (steps: ${ALL_STEPS[*]})" >&2; exit 2; }
+  done
+else
+  SELECTED=("${ALL_STEPS[@]}")
+fi
+mkdir -p "$LOG_DIR"
+
+CURRENT=""
+STEP_START=0
+RUN_START=$(date +%s)
+SUMMARY=()
+TESTS_PASSED=0
+TESTS_FAILED=0
+
+wanted() { [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+
+step() {
+  CURRENT=$1
+  STEP_START=$(date +%s)
+  printf '\n==> [%s] %s\n' "$1" "$2"
+}
+
+step_done() {
+  SUMMARY+=("$(printf '  ok    %-8s %4ss' "$CURRENT" "$(($(date +%s) - STEP_START))")")
+  CURRENT=""
+}
+
+require() {
+  command -v "$1" >/dev/null 2>&1 || { echo "missing required tool: $1 ($2)" >&2; exit 1; }
+}
+
+on_exit() {
+  local status=$?
+  echo
+  echo "==> summary ($(($(date +%s) - RUN_START))s)"
+  for line in "${SUMMARY[@]}"; do echo "$line"; done
+  if [[ $status -ne 0 ]]; then
+    echo "  FAIL  ${CURRENT:-?} (exit $status; logs in target/test-logs/)"
+    echo "wharf tests FAILED at step ${CURRENT:-?}"
+  fi
+  echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed"
+}
+trap on_exit EXIT
+
+# Sums "N passed; M failed" over every `test result:` line of a cargo test log.
+count_cargo_tests() {
+  local passed failed
+  passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$1" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+  failed=$(grep -Eo '[0-9]+ failed;' "$1" | awk '{s+=$1} END {print s+0}')
+  TESTS_PASSED=$((TESTS_PASSED + passed))
+  TESTS_FAILED=$((TESTS_FAILED + failed))
+  echo "cargo test: $passed passed, $failed failed"
+}
+
+# Adds the counts of a pytest JUnit report.
+count_junit_tests() {
+  local counts
+  counts=$(python3 - "$1" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skipped, bad)
+PY
+)
+  TESTS_PASSED=$((TESTS_PASSED + ${counts% *}))
+  TESTS_FAILED=$((TESTS_FAILED + ${counts#* }))
+}
+
+require cargo "the Rust toolchain, https://rustup.rs"
+
+# --- step: fmt ---------------------------------------------------------------
+if wanted fmt; then
+  step fmt "cargo fmt --all --check"
+  cargo fmt --version >/dev/null 2>&1 || { echo "missing required tool: rustfmt (rustup component add rustfmt)" >&2; exit 1; }
+  cargo fmt --all --check
+  step_done
+fi
+
+# --- step: clippy ------------------------------------------------------------
+if wanted clippy; then
+  step clippy "cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy --version >/dev/null 2>&1 || { echo "missing required tool: clippy (rustup component add clippy)" >&2; exit 1; }
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+  step_done
+fi
+
+# --- step: rust (unit, in-process API, property and postgres tests) ----------
+# The postgres crate's tests use WHARF_TEST_DATABASE_URL, default
+# postgres://postgres@127.0.0.1:5432/test (.ci/run makes sure it is up).
+if wanted rust; then
+  step rust "cargo test --workspace (log: target/test-logs/cargo-test.log)"
+  set +e
+  cargo test --workspace 2>&1 | tee "$LOG_DIR/cargo-test.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  count_cargo_tests "$LOG_DIR/cargo-test.log"
+  [[ $status -eq 0 ]] || exit "$status"
+  step_done
+fi
+
+# --- step: build (the release binary the SDK suite drives) -------------------
+if wanted build; then
+  step build "cargo build --release -p wharf"
+  cargo build --release -p wharf
+  test -x target/release/wharf || { echo "target/release/wharf was not built" >&2; exit 1; }
+  step_done
+fi
+
+# --- step: sdk (official Python SDK against target/release/wharf) ------------
+if wanted sdk; then
+  step sdk "pytest tests/sdk with cloudflare (PyPI) from tests/sdk/requirements.txt"
+  require python3 "CPython 3.9 or newer with the venv module"
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    python3 -m venv "$VENV"
+  fi
+  # pip prints nothing when everything is already installed at the pinned versions.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+  set +e
+  "$VENV/bin/python" -m pytest tests/sdk -q --junitxml="$LOG_DIR/sdk-junit.xml"
+  status=$?
+  set -e
+  if [[ -f "$LOG_DIR/sdk-junit.xml" ]]; then count_junit_tests "$LOG_DIR/sdk-junit.xml"; fi
+  # pytest exits 5 when it collected no test: that is a failure here too.
+  [[ $status -eq 0 ]] || exit "$status"
+  step_done
+fi
