@@ -31,7 +31,9 @@ pub fn queue(queue: &Queue) -> Value {
 }
 
 /// A consumer. Worker consumers carry `script_name` (the spec) and `script`,
-/// `service`, `environment` (what wrangler reads inside `Queue.consumers`).
+/// `environment` (what wrangler reads inside `Queue.consumers`). No `service`:
+/// when it is set, `wrangler queues consumer remove` asks
+/// `/workers/services/{name}` for the default environment, which Wharf has not.
 pub fn consumer(consumer: &Consumer, queue_name: &str) -> Value {
     let settings = &consumer.settings;
     let mut value = json!({
@@ -45,7 +47,6 @@ pub fn consumer(consumer: &Consumer, queue_name: &str) -> Value {
             "type": "worker",
             "script_name": script_name,
             "script": script_name,
-            "service": script_name,
             "environment": environment_name.clone().unwrap_or_default(),
             "settings": {
                 "batch_size": settings.batch_size,
