@@ -54,7 +54,15 @@ pub enum Endpoint {
 pub enum Route {
     Healthz,
     VerifyToken,
-    Account { account: String, endpoint: Endpoint },
+    /// `GET /user`, `/accounts` and `/memberships`: what wrangler asks when
+    /// no account id is configured. They describe the token's own account.
+    User,
+    ListAccounts,
+    Memberships,
+    Account {
+        account: String,
+        endpoint: Endpoint,
+    },
 }
 
 /// Why a request did not name an operation.
@@ -91,6 +99,9 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, RouteError> {
     let segments: Vec<&str> = rest.split('/').collect();
     match segments.as_slice() {
         ["user", "tokens", "verify"] => only(method, &[Method::GET], Route::VerifyToken),
+        ["user"] => only(method, &[Method::GET], Route::User),
+        ["accounts"] => only(method, &[Method::GET], Route::ListAccounts),
+        ["memberships"] => only(method, &[Method::GET], Route::Memberships),
         ["accounts", account, tail @ ..] if !account.is_empty() => {
             let endpoint = parse_account_path(method, tail)?;
             Ok(Route::Account { account: (*account).to_string(), endpoint })
@@ -325,6 +336,7 @@ mod tests {
         assert_eq!(parse(&Method::GET, "/client/v4/accounts//queues"), Err(RouteError::NoRoute));
         assert_eq!(parse(&Method::GET, "/client/v4/accounts/acc/queues/"), Err(RouteError::NoRoute));
         assert_eq!(parse(&Method::GET, "/"), Err(RouteError::NoRoute));
+        assert_eq!(parse(&Method::GET, "/client/v4/accounts"), Ok(Route::ListAccounts));
         assert!(matches!(
             parse(&Method::GET, "/client/v4/accounts/acc/queues/q/messages/pull"),
             Err(RouteError::MethodNotAllowed { .. })

@@ -10,6 +10,7 @@ mod body;
 pub mod endpoint;
 mod envelope;
 mod handlers;
+mod identity;
 mod render;
 mod requests;
 
@@ -65,6 +66,9 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
             let operation = match &route {
                 Route::Healthz => "healthz",
                 Route::VerifyToken => "user-tokens-verify",
+                Route::User => "user-details",
+                Route::ListAccounts => "accounts-list",
+                Route::Memberships => "memberships-list",
                 Route::Account { endpoint, .. } => endpoint.operation_id(),
             };
             let query = Query::parse(parts.uri.query());
@@ -108,6 +112,11 @@ async fn dispatch(
         Route::VerifyToken => {
             let token = auth::authenticate(api.broker.as_ref(), headers).await?;
             Ok(Success::new(json!({"id": token.id.to_string(), "status": "active"})).into_response())
+        }
+        Route::User | Route::ListAccounts | Route::Memberships => {
+            let token = auth::authenticate(api.broker.as_ref(), headers).await?;
+            let account = api.broker.get_account(token.account).await?.ok_or(WharfError::InvalidCredentials)?;
+            Ok(identity::render(&route, &account).into_response())
         }
         Route::Account { account, endpoint } => {
             let token = auth::authenticate(api.broker.as_ref(), headers).await?;

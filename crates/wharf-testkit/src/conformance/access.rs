@@ -46,6 +46,22 @@ pub async fn credentials_are_checked(server: &TestServer) {
     assert_eq!(verified["id"].as_str().map(str::len), Some(32));
     server.send(server.client.get(&verify)).await.fails(400, 6003);
 
+    // What wrangler asks when no account id is configured: the token's account.
+    let account = server.account.to_string();
+    let accounts = format!("{}/client/v4/accounts", server.base);
+    let listed = server.send(server.client.get(&accounts).bearer_auth(&server.token)).await;
+    assert_eq!(listed.body["result_info"]["total_count"], 1);
+    assert_eq!(listed.ok()[0]["id"], account.as_str());
+    let memberships = format!("{}/client/v4/memberships", server.base);
+    let member = server.send(server.client.get(&memberships).bearer_auth(&server.token)).await.ok();
+    assert_eq!(member[0]["account"]["id"], account.as_str());
+    server.send(server.client.get(&memberships)).await.fails(400, 6003);
+    let user = format!("{}/client/v4/user", server.base);
+    assert_eq!(
+        server.send(server.client.get(&user).bearer_auth(&server.token)).await.ok()["email"],
+        server.email.as_str()
+    );
+
     let health = server.client.get(format!("{}/healthz", server.base)).send().await.expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
     assert_eq!(health.json::<Value>().await.expect("json"), json!({"status": "ok"}));
@@ -121,7 +137,7 @@ pub async fn routing_errors_use_the_envelope(server: &TestServer) {
         server.url(&format!("/queues/{queue}/nope")),
         server.url(&format!("/queues/{queue}/messages/pull/extra")),
         format!("{}/nope", server.base),
-        format!("{}/client/v4/accounts", server.base),
+        format!("{}/client/v4/accounts/", server.base),
         format!("{}/", server.base),
     ] {
         server.send(authed(Method::GET, url)).await.fails(404, 7003);
