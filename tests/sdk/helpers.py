@@ -7,12 +7,14 @@ import json
 import re
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import cloudflare
 import pytest
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
+REPO_ROOT_README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def now_ms() -> int:

@@ -140,3 +140,20 @@ def test_consumers_of_unknown_queue(client, account_id):
     with pytest.raises(cloudflare.APIStatusError) as excinfo:
         client.queues.consumers.create("0" * 32, account_id=account_id, type="http_pull")
     api_error(excinfo, cloudflare.NotFoundError, 404, 10104)
+
+
+def test_put_creates_a_missing_consumer_with_that_id(client, account_id, new_queue):
+    queue = new_queue("upsert")
+    wanted_id = "c0ffee" + "0" * 26
+    created = client.queues.consumers.update(
+        wanted_id,
+        account_id=account_id,
+        queue_id=queue.queue_id,
+        type="worker",
+        script_name="deployer",
+        settings={"batch_size": 20, "max_retries": 5, "retry_delay": 3},
+    )
+    assert created.consumer_id == wanted_id and created.script_name == "deployer"
+    assert (created.settings.batch_size, created.settings.max_retries, created.settings.retry_delay) == (20, 5, 3)
+    listed = list(client.queues.consumers.list(queue.queue_id, account_id=account_id))
+    assert [c.consumer_id for c in listed] == [wanted_id]

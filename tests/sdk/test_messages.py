@@ -4,6 +4,7 @@ and retry, peek and purge by ref, preview and preview/ack, extend."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from helpers import HEX32, envelope_post, json_body, metrics, now_ms, pull_all
@@ -226,3 +227,24 @@ def test_metrics_count_bytes_and_oldest(client, account_id, pull_queue):
     assert metrics(client, account_id, qid)[:2] == (2, 150)
     client.queues.messages.ack(qid, account_id=account_id, acks=[{"lease_id": m.lease_id} for m in pulled])
     assert metrics(client, account_id, qid) == (0, 0, 0)
+
+
+def test_long_poll_pull_waits_for_a_message(client, account_id, pull_queue):
+    """Wharf extension: `wait_time_ms` in the pull body (sent via extra_body)."""
+    queue, _ = pull_queue("longpoll")
+    qid = queue.queue_id
+    empty_start = time.monotonic()
+    empty = client.queues.messages.pull(qid, account_id=account_id, extra_body={"wait_time_ms": 300})
+    assert empty.messages == [] and time.monotonic() - empty_start >= 0.25
+    pusher = threading.Timer(
+        0.3, lambda: client.queues.messages.push(qid, account_id=account_id, body="late", content_type="text")
+    )
+    pusher.start()
+    try:
+        start = time.monotonic()
+        pulled = client.queues.messages.pull(qid, account_id=account_id, extra_body={"wait_time_ms": 5000})
+        waited = time.monotonic() - start
+    finally:
+        pusher.join()
+    assert [m.body for m in pulled.messages] == ["late"]
+    assert 0.2 <= waited < 4.0
