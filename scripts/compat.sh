@@ -7,6 +7,9 @@
 #
 #   scripts/compat.sh            # all suites
 #   scripts/compat.sh ts         # one of: ts, wrangler, onestep
+#
+# With COMPAT_JUNIT_DIR set, each suite also writes a JUnit report there
+# (compat-ts.xml, compat-wrangler.xml, compat-onestep.xml).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,9 +39,29 @@ run() {
   if ! "$@"; then failed+=("$suite"); fi
 }
 
-run ts bash -c 'cd tests/compat && node --test --test-reporter=spec sdk-ts.test.mjs'
-run wrangler bash -c 'cd tests/compat && node --test --test-reporter=spec wrangler.test.mjs'
-run onestep .venv/bin/python -m pytest -q tests/compat/test_onestep.py
+junit_dir=${COMPAT_JUNIT_DIR:-}
+if [[ -n $junit_dir ]]; then
+  mkdir -p "$junit_dir"
+  junit_dir=$(cd "$junit_dir" && pwd)
+  rm -f "$junit_dir"/compat-*.xml
+fi
+
+# node --test with the spec reporter on stdout, plus JUnit when asked.
+node_suite() {
+  local suite=$1 file=$2
+  local reporters=(--test-reporter=spec --test-reporter-destination=stdout)
+  if [[ -n $junit_dir ]]; then
+    reporters+=(--test-reporter=junit "--test-reporter-destination=$junit_dir/compat-$suite.xml")
+  fi
+  (cd tests/compat && node --test "${reporters[@]}" "$file")
+}
+
+pytest_junit=()
+if [[ -n $junit_dir ]]; then pytest_junit=("--junitxml=$junit_dir/compat-onestep.xml"); fi
+
+run ts node_suite ts sdk-ts.test.mjs
+run wrangler node_suite wrangler wrangler.test.mjs
+run onestep .venv/bin/python -m pytest -q tests/compat/test_onestep.py "${pytest_junit[@]}"
 
 if ((${#failed[@]})); then
   echo "compat: FAILED: ${failed[*]}" >&2

@@ -87,13 +87,15 @@ function parseJson(run) {
   return JSON.parse(run.stdout.slice(start));
 }
 
+// One queue (and its dead letter queue) goes through every subcommand in
+// order; the suites below share it and run one after the other.
+const name = uniqueName('wr');
+const dlq = `${name}-dlq`;
+let queueId;
+
+const state = async () => server.queueByName(name);
+
 describe('wrangler queues', () => {
-  const name = uniqueName('wr');
-  const dlq = `${name}-dlq`;
-  let queueId;
-
-  const state = async () => server.queueByName(name);
-
   test('create (with settings) and create of a second queue', async () => {
     await succeeds('create', name, '--delivery-delay-secs', '0', '--message-retention-period-secs', '3600');
     const queue = await state();
@@ -221,80 +223,83 @@ describe('wrangler queues', () => {
     assert.equal((await server.metrics(queueId)).backlog_count, 0);
   });
 
-  describe('subscription', () => {
-    let subscriptionId;
+});
 
-    const subscriptions = async () => server.ok('GET', `/event_subscriptions/subscriptions?queue_id=${queueId}&per_page=100`);
+describe('wrangler queues subscription', () => {
+  let subscriptionId;
 
-    test('create (kv, and workersAi.model disabled)', async () => {
-      await succeeds('subscription', 'create', name, '--source', 'kv', '--events', 'namespace.created,namespace.deleted', '--name', 'sub1');
-      let current = await subscriptions();
-      assert.equal(current.length, 1);
-      const [created] = current;
-      subscriptionId = created.id;
-      assert.equal(created.name, 'sub1');
-      assert.equal(created.enabled, true);
-      assert.deepEqual(created.source, { type: 'kv' });
-      assert.deepEqual(created.destination, { type: 'queues.queue', queue_id: queueId });
-      assert.deepEqual(created.events, ['namespace.created', 'namespace.deleted']);
+  const subscriptions = async () => server.ok('GET', `/event_subscriptions/subscriptions?queue_id=${queueId}&per_page=100`);
 
-      await succeeds(
-        'subscription', 'create', name, '--source', 'workersAi.model', '--model-name', 'm1',
-        '--events', 'batch.completed', '--enabled', 'false',
-      );
-      current = await subscriptions();
-      assert.equal(current.length, 2);
-      const model = current.find((s) => s.id !== subscriptionId);
-      assert.equal(model.enabled, false);
-      assert.deepEqual(model.source, { type: 'workersAi.model', model_name: 'm1' });
-    });
+  test('create (kv, and workersAi.model disabled)', async () => {
+    await succeeds('subscription', 'create', name, '--source', 'kv', '--events', 'namespace.created,namespace.deleted', '--name', 'sub1');
+    let current = await subscriptions();
+    assert.equal(current.length, 1);
+    const [created] = current;
+    subscriptionId = created.id;
+    assert.equal(created.name, 'sub1');
+    assert.equal(created.enabled, true);
+    assert.deepEqual(created.source, { type: 'kv' });
+    assert.deepEqual(created.destination, { type: 'queues.queue', queue_id: queueId });
+    assert.deepEqual(created.events, ['namespace.created', 'namespace.deleted']);
 
-    test('create without a required source option fails', async () => {
-      await fails('subscription', 'create', name, '--source', 'workflows.workflow', '--events', 'x');
-      assert.equal((await subscriptions()).length, 2);
-    });
-
-    test('list (table and --json, with paging)', async () => {
-      const table = await succeeds('subscription', 'list', name);
-      assert.ok(table.stdout.includes('sub1'), table.stdout);
-      const all = parseJson(await succeeds('subscription', 'list', name, '--json'));
-      assert.equal(all.length, 2);
-      const first = parseJson(await succeeds('subscription', 'list', name, '--json', '--per-page', '1', '--page', '1'));
-      const second = parseJson(await succeeds('subscription', 'list', name, '--json', '--per-page', '1', '--page', '2'));
-      assert.equal(first.length, 1);
-      assert.equal(second.length, 1);
-      assert.notEqual(first[0].id, second[0].id);
-    });
-
-    test('get (table and --json)', async () => {
-      const table = await succeeds('subscription', 'get', name, '--id', subscriptionId);
-      assert.ok(table.stdout.includes('sub1'), table.stdout);
-      const got = parseJson(await succeeds('subscription', 'get', name, '--id', subscriptionId, '--json'));
-      assert.equal(got.id, subscriptionId);
-      assert.equal(got.name, 'sub1');
-    });
-
-    test('get of an unknown id fails', async () => {
-      await fails('subscription', 'get', name, '--id', '0'.repeat(32));
-    });
-
-    test('update', async () => {
-      await succeeds('subscription', 'update', name, '--id', subscriptionId, '--name', 'sub1b', '--events', 'namespace.created', '--enabled', 'false');
-      const updated = await server.ok('GET', `/event_subscriptions/subscriptions/${subscriptionId}`);
-      assert.equal(updated.name, 'sub1b');
-      assert.equal(updated.enabled, false);
-      assert.deepEqual(updated.events, ['namespace.created']);
-      assert.deepEqual(updated.source, { type: 'kv' });
-    });
-
-    test('delete --force', async () => {
-      await succeeds('subscription', 'delete', name, '--id', subscriptionId, '--force');
-      const reply = await server.api('GET', `/event_subscriptions/subscriptions/${subscriptionId}`);
-      assert.equal(reply.status, 404);
-      assert.equal((await subscriptions()).length, 1);
-    });
+    await succeeds(
+      'subscription', 'create', name, '--source', 'workersAi.model', '--model-name', 'm1',
+      '--events', 'batch.completed', '--enabled', 'false',
+    );
+    current = await subscriptions();
+    assert.equal(current.length, 2);
+    const model = current.find((s) => s.id !== subscriptionId);
+    assert.equal(model.enabled, false);
+    assert.deepEqual(model.source, { type: 'workersAi.model', model_name: 'm1' });
   });
 
+  test('create without a required source option fails', async () => {
+    await fails('subscription', 'create', name, '--source', 'workflows.workflow', '--events', 'x');
+    assert.equal((await subscriptions()).length, 2);
+  });
+
+  test('list (table and --json, with paging)', async () => {
+    const table = await succeeds('subscription', 'list', name);
+    assert.ok(table.stdout.includes('sub1'), table.stdout);
+    const all = parseJson(await succeeds('subscription', 'list', name, '--json'));
+    assert.equal(all.length, 2);
+    const first = parseJson(await succeeds('subscription', 'list', name, '--json', '--per-page', '1', '--page', '1'));
+    const second = parseJson(await succeeds('subscription', 'list', name, '--json', '--per-page', '1', '--page', '2'));
+    assert.equal(first.length, 1);
+    assert.equal(second.length, 1);
+    assert.notEqual(first[0].id, second[0].id);
+  });
+
+  test('get (table and --json)', async () => {
+    const table = await succeeds('subscription', 'get', name, '--id', subscriptionId);
+    assert.ok(table.stdout.includes('sub1'), table.stdout);
+    const got = parseJson(await succeeds('subscription', 'get', name, '--id', subscriptionId, '--json'));
+    assert.equal(got.id, subscriptionId);
+    assert.equal(got.name, 'sub1');
+  });
+
+  test('get of an unknown id fails', async () => {
+    await fails('subscription', 'get', name, '--id', '0'.repeat(32));
+  });
+
+  test('update', async () => {
+    await succeeds('subscription', 'update', name, '--id', subscriptionId, '--name', 'sub1b', '--events', 'namespace.created', '--enabled', 'false');
+    const updated = await server.ok('GET', `/event_subscriptions/subscriptions/${subscriptionId}`);
+    assert.equal(updated.name, 'sub1b');
+    assert.equal(updated.enabled, false);
+    assert.deepEqual(updated.events, ['namespace.created']);
+    assert.deepEqual(updated.source, { type: 'kv' });
+  });
+
+  test('delete --force', async () => {
+    await succeeds('subscription', 'delete', name, '--id', subscriptionId, '--force');
+    const reply = await server.api('GET', `/event_subscriptions/subscriptions/${subscriptionId}`);
+    assert.equal(reply.status, 404);
+    assert.equal((await subscriptions()).length, 1);
+  });
+});
+
+describe('wrangler queues delete', () => {
   test('delete removes both queues', async () => {
     await succeeds('delete', name);
     assert.equal(await state(), undefined);
