@@ -61,14 +61,17 @@ CREATE TABLE consumers (
 -- place, a dead-lettered one takes a new one in its new queue.
 CREATE SEQUENCE message_seq;
 
--- A message is ready when lease_expiry_ms = 0 and visible_at_ms <= now,
--- delayed when visible_at_ms > now, leased while lease_expiry_ms > 0.
+-- A message is leased while lease_expiry_ms > 0; otherwise it is delayed
+-- while `delayed` (set when visible_at_ms was in the future, cleared by
+-- housekeeping once visible_at_ms has come), else ready. Keeping delayed
+-- messages out of the ready index means a pull never walks past them.
 CREATE TABLE messages (
     id              bytea PRIMARY KEY,
     queue_id        bytea NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
     seq             bigint NOT NULL DEFAULT nextval('message_seq'),
     timestamp_ms    bigint NOT NULL,
     visible_at_ms   bigint NOT NULL,
+    delayed         boolean NOT NULL,
     lease_expiry_ms bigint NOT NULL DEFAULT 0,
     attempts        integer NOT NULL DEFAULT 0,
     content_type    smallint NOT NULL,
@@ -76,12 +79,25 @@ CREATE TABLE messages (
     body            bytea NOT NULL
 );
 
--- Pull: the oldest unleased messages of a queue.
-CREATE INDEX messages_unleased ON messages (queue_id, seq) WHERE lease_expiry_ms = 0;
+-- Pull, preview and peek: ready messages of a queue in arrival order.
+CREATE INDEX messages_ready ON messages (queue_id, seq) WHERE lease_expiry_ms = 0 AND NOT delayed;
+-- Promotion of delayed messages whose time has come.
+CREATE INDEX messages_delayed ON messages (queue_id, visible_at_ms) WHERE delayed;
 -- Lease expiry: leased messages by the end of their lease.
 CREATE INDEX messages_leased ON messages (queue_id, lease_expiry_ms) WHERE lease_expiry_ms > 0;
 -- Retention and metrics (count, bytes, oldest) without reading bodies.
 CREATE INDEX messages_age ON messages (queue_id, timestamp_ms) INCLUDE (body_len);
+
+-- Backlog count and bytes of each queue, kept in the transactions that add
+-- and remove messages, so metrics cost the same with a deep backlog. Spread
+-- over a few slots per queue so concurrent writers rarely wait for each other.
+CREATE TABLE queue_counters (
+    queue_id bytea NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
+    slot     smallint NOT NULL,
+    count    bigint NOT NULL,
+    bytes    bigint NOT NULL,
+    PRIMARY KEY (queue_id, slot)
+);
 
 CREATE TABLE subscriptions (
     id                bytea PRIMARY KEY,

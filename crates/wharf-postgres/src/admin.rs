@@ -382,7 +382,16 @@ impl PostgresBroker {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let view = load_queue(&*tx, account, queue, true).await?;
-        tx.execute("DELETE FROM messages WHERE queue_id = $1", &[&id_bytes(queue.0)]).await.map_err(db_error)?;
+        // Subtract what was deleted rather than zeroing the counters: pushes
+        // committing meanwhile keep their messages and their counts.
+        let gone = tx
+            .query("DELETE FROM messages WHERE queue_id = $1 RETURNING body_len", &[&id_bytes(queue.0)])
+            .await
+            .map_err(db_error)?;
+        let (count, bytes) = crate::housekeeping::sizes(&gone)?;
+        let mut deltas = crate::counters::Deltas::default();
+        deltas.add(queue, -count, -bytes);
+        deltas.apply(&*tx).await?;
         tx.execute("UPDATE queues SET last_purge_ms = $2 WHERE id = $1", &[&id_bytes(queue.0), &self.now_ms()])
             .await
             .map_err(db_error)?;

@@ -12,6 +12,7 @@ use wharf_core::model::{ConsumerKind, ConsumerSettings};
 use wharf_core::{AccountId, MessageId, QueueId, WharfError, WharfResult};
 
 use crate::admin::id_bytes;
+use crate::counters::Deltas;
 use crate::rows::{self, u32_of, u64_of};
 use crate::{db_error, PostgresBroker};
 
@@ -29,17 +30,24 @@ pub(crate) struct QueueContext {
     pub consumer: ConsumerSettings,
 }
 
-/// One statement: retention deletes, requeues of expired leases with retries
-/// left, and the ids (locked) of expired leases without retries left.
-/// $1 queue, $2 retention cutoff, $3 now, $4 visible_at of requeued
-/// messages, $5 max_retries.
+/// One statement: retention deletes, promotion of delayed messages whose
+/// time has come, requeues of expired leases with retries left, and the ids
+/// (locked) of expired leases without retries left. The conditions do not
+/// overlap: one statement must not change a row twice. $1 queue, $2
+/// retention cutoff, $3 now, $4 visible_at of requeued messages, $5
+/// max_retries.
 const HOUSEKEEP_SQL: &str = "\
 WITH expired AS (
     DELETE FROM messages WHERE id IN (
         SELECT id FROM messages WHERE queue_id = $1 AND timestamp_ms <= $2 FOR UPDATE SKIP LOCKED)
+    RETURNING body_len
+), promoted AS (
+    UPDATE messages SET delayed = false WHERE id IN (
+        SELECT id FROM messages WHERE queue_id = $1 AND delayed AND visible_at_ms <= $3
+            AND timestamp_ms > $2 FOR UPDATE SKIP LOCKED)
     RETURNING 1
 ), requeued AS (
-    UPDATE messages SET lease_expiry_ms = 0, visible_at_ms = $4 WHERE id IN (
+    UPDATE messages SET lease_expiry_ms = 0, visible_at_ms = $4, delayed = $4 > $3 WHERE id IN (
         SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0 AND lease_expiry_ms <= $3
             AND timestamp_ms > $2 AND attempts <= $5 FOR UPDATE SKIP LOCKED)
     RETURNING 1
@@ -47,8 +55,9 @@ WITH expired AS (
     SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0 AND lease_expiry_ms <= $3
         AND timestamp_ms > $2 AND attempts > $5 ORDER BY seq FOR UPDATE SKIP LOCKED
 )
-SELECT (SELECT count(*) FROM expired) AS expired, (SELECT count(*) FROM requeued) AS requeued,
-       ARRAY(SELECT id FROM exhausted) AS exhausted";
+SELECT (SELECT count(*) FROM expired) AS expired, (SELECT coalesce(sum(body_len), 0)::bigint FROM expired) AS expired_bytes,
+       (SELECT count(*) FROM promoted) AS promoted,
+       (SELECT count(*) FROM requeued) AS requeued, ARRAY(SELECT id FROM exhausted) AS exhausted";
 
 impl PostgresBroker {
     /// The queue's context; `QueueNotFound` if it is not the account's.
@@ -72,12 +81,13 @@ impl PostgresBroker {
     }
 
     /// Brings one queue up to date with the clock, inside the caller's
-    /// transaction.
+    /// transaction; backlog changes go into `deltas`.
     pub(crate) async fn housekeep<C: GenericClient + Sync>(
         &self,
         client: &C,
         context: &QueueContext,
         now_ms: i64,
+        deltas: &mut Deltas,
     ) -> WharfResult<()> {
         let cutoff = now_ms - context.retention_seconds as i64 * 1000;
         let requeue_at = now_ms + context.consumer.retry_delay as i64 * 1000;
@@ -88,8 +98,9 @@ impl PostgresBroker {
             )
             .await
             .map_err(db_error)?;
+        deltas.add(context.queue, -rows::get::<i64>(&row, "expired")?, -rows::get::<i64>(&row, "expired_bytes")?);
         let exhausted: Vec<Vec<u8>> = rows::get(&row, "exhausted")?;
-        self.settle_exhausted(client, context, &exhausted, now_ms).await
+        self.settle_exhausted(client, context, &exhausted, now_ms, deltas).await
     }
 
     /// Messages whose failed delivery used up their retries (rows already
@@ -101,27 +112,37 @@ impl PostgresBroker {
         context: &QueueContext,
         ids: &[Vec<u8>],
         now_ms: i64,
+        deltas: &mut Deltas,
     ) -> WharfResult<()> {
         if ids.is_empty() {
             return Ok(());
         }
         let Some(name) = &context.dead_letter_queue else {
-            client.execute("DELETE FROM messages WHERE id = ANY($1)", &[&ids]).await.map_err(db_error)?;
+            let deleted = client
+                .query("DELETE FROM messages WHERE id = ANY($1) RETURNING body_len", &[&ids])
+                .await
+                .map_err(db_error)?;
+            let (count, bytes) = sizes(&deleted)?;
+            deltas.add(context.queue, -count, -bytes);
             return Ok(());
         };
         let target = dead_letter_queue(client, context.account, name, now_ms).await?;
         // A dead-lettered message is a new message of the other queue (new id,
         // new place in line, no deliveries yet) that keeps its timestamp.
         let new_ids: Vec<Vec<u8>> = ids.iter().map(|_| MessageId::random().to_bytes().to_vec()).collect();
-        client
-            .execute(
+        let moved = client
+            .query(
                 "UPDATE messages m SET queue_id = $1, id = moved.new_id, seq = nextval('message_seq'), \
-                 attempts = 0, visible_at_ms = 0, lease_expiry_ms = 0 \
-                 FROM unnest($2::bytea[], $3::bytea[]) AS moved (old_id, new_id) WHERE m.id = moved.old_id",
+                 attempts = 0, visible_at_ms = 0, delayed = false, lease_expiry_ms = 0 \
+                 FROM unnest($2::bytea[], $3::bytea[]) AS moved (old_id, new_id) WHERE m.id = moved.old_id \
+                 RETURNING m.body_len",
                 &[&id_bytes(target.0), &ids, &new_ids],
             )
             .await
             .map_err(db_error)?;
+        let (count, bytes) = sizes(&moved)?;
+        deltas.add(context.queue, -count, -bytes);
+        deltas.add(target, count, bytes);
         tracing::debug!(queue = %context.queue, dead_letter_queue = %target, count = ids.len(), "dead-lettered messages");
         Ok(())
     }
@@ -153,11 +174,22 @@ impl PostgresBroker {
                 Err(WharfError::QueueNotFound) => continue,
                 Err(error) => return Err(error),
             };
-            self.housekeep(&*tx, &context, now_ms).await?;
+            let mut deltas = Deltas::default();
+            self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
+            deltas.apply(&*tx).await?;
             tx.commit().await.map_err(db_error)?;
         }
         Ok(())
     }
+}
+
+/// (rows, sum of `body_len`) of rows returned by a change.
+pub(crate) fn sizes(changed: &[Row]) -> WharfResult<(i64, i64)> {
+    let mut bytes = 0i64;
+    for row in changed {
+        bytes += rows::get::<i32>(row, "body_len")? as i64;
+    }
+    Ok((changed.len() as i64, bytes))
 }
 
 fn context_of(row: &Row, account: AccountId, queue: QueueId) -> WharfResult<QueueContext> {

@@ -12,6 +12,7 @@
 
 mod admin;
 mod broker;
+mod counters;
 mod housekeeping;
 mod messages;
 mod migrate;

@@ -13,6 +13,8 @@ use wharf_core::model::{
 use wharf_core::{validate, AccountId, MessageId, QueueId, WharfError, WharfResult};
 
 use crate::admin::id_bytes;
+use crate::counters::{metrics_of, Deltas};
+use crate::housekeeping::sizes;
 use crate::rows::{self, u32_of, u64_of};
 use crate::{db_error, PostgresBroker};
 
@@ -25,7 +27,7 @@ const VIEW_COLUMNS: &str = "id, seq, body, content_type, timestamp_ms, attempts"
 /// Leases the oldest ready messages. $1 queue, $2 now, $3 lease expiry, $4 count.
 const PULL_SQL: &str = "\
 UPDATE messages m SET attempts = m.attempts + 1, lease_expiry_ms = $3
-FROM (SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms = 0 AND visible_at_ms <= $2
+FROM (SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms = 0 AND NOT delayed AND visible_at_ms <= $2
       ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED) picked
 WHERE m.id = picked.id
 RETURNING m.id, m.seq, m.body, m.content_type, m.timestamp_ms, m.attempts";
@@ -58,8 +60,9 @@ impl PostgresBroker {
         let bodies: Vec<&[u8]> = messages.iter().map(|message| message.body.as_slice()).collect();
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO messages (id, queue_id, timestamp_ms, visible_at_ms, content_type, body_len, body) \
-                 SELECT new.id, $1, $2, new.visible_at_ms, new.content_type, length(new.body), new.body \
+                "INSERT INTO messages (id, queue_id, timestamp_ms, visible_at_ms, delayed, content_type, body_len, body) \
+                 SELECT new.id, $1, $2, new.visible_at_ms, new.visible_at_ms > $2, new.content_type, \
+                 length(new.body), new.body \
                  FROM unnest($3::bytea[], $4::bigint[], $5::smallint[], $6::bytea[]) \
                  WITH ORDINALITY AS new (id, visible_at_ms, content_type, body, position) ORDER BY new.position",
             )
@@ -75,6 +78,10 @@ impl PostgresBroker {
             }
             Err(error) => return Err(db_error(error)),
         }
+        let bytes: i64 = messages.iter().map(|message| message.body.len() as i64).sum();
+        let mut deltas = Deltas::default();
+        deltas.add(queue, messages.len() as i64, bytes);
+        deltas.apply(&*tx).await?;
         let metrics = metrics_of(&*tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(metrics)
@@ -100,12 +107,14 @@ impl PostgresBroker {
         let timeout_ms = request.visibility_timeout_ms.unwrap_or(context.consumer.visibility_timeout_ms);
         validate::visibility_timeout(timeout_ms, &self.limits)?;
         let now_ms = self.now_ms();
-        self.housekeep(&*tx, &context, now_ms).await?;
+        let mut deltas = Deltas::default();
+        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
         let stmt = tx.prepare_cached(PULL_SQL).await.map_err(db_error)?;
         let expiry = now_ms + crate::ms(timeout_ms);
         let leased =
             tx.query(&stmt, &[&id_bytes(queue.0), &now_ms, &expiry, &(batch_size as i64)]).await.map_err(db_error)?;
         let messages = self.views(queue, &leased, HandleKind::Lease)?;
+        deltas.apply(&*tx).await?;
         let metrics = metrics_of(&*tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(PullResult { messages, metrics })
@@ -128,7 +137,8 @@ impl PostgresBroker {
         let tx = client.transaction().await.map_err(db_error)?;
         let context = self.context(&*tx, account, queue).await?;
         let now_ms = self.now_ms();
-        self.housekeep(&*tx, &context, now_ms).await?;
+        let mut deltas = Deltas::default();
+        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
         let ack_claims = self.decode_all(queue, acks, HandleKind::Lease);
         let retry_handles: Vec<String> = retries.iter().map(|retry| retry.lease_id.clone()).collect();
         let retry_claims = self.decode_all(queue, &retry_handles, HandleKind::Lease);
@@ -175,18 +185,25 @@ impl PostgresBroker {
             outcome.retry_count += 1;
         }
         if !deleted.is_empty() {
-            tx.execute("DELETE FROM messages WHERE id = ANY($1)", &[&deleted]).await.map_err(db_error)?;
+            let gone = tx
+                .query("DELETE FROM messages WHERE id = ANY($1) RETURNING body_len", &[&deleted])
+                .await
+                .map_err(db_error)?;
+            let (count, bytes) = sizes(&gone)?;
+            deltas.add(queue, -count, -bytes);
         }
         if !requeued.is_empty() {
             tx.execute(
-                "UPDATE messages m SET lease_expiry_ms = 0, visible_at_ms = r.visible_at_ms \
+                "UPDATE messages m SET lease_expiry_ms = 0, visible_at_ms = r.visible_at_ms, \
+                 delayed = r.visible_at_ms > $3 \
                  FROM unnest($1::bytea[], $2::bigint[]) AS r (id, visible_at_ms) WHERE m.id = r.id",
-                &[&requeued, &requeue_at],
+                &[&requeued, &requeue_at, &now_ms],
             )
             .await
             .map_err(db_error)?;
         }
-        self.settle_exhausted(&*tx, &context, &exhausted, now_ms).await?;
+        self.settle_exhausted(&*tx, &context, &exhausted, now_ms, &mut deltas).await?;
+        deltas.apply(&*tx).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(outcome)
     }
@@ -205,7 +222,8 @@ impl PostgresBroker {
         let timeout_ms = visibility_timeout_ms.unwrap_or(context.consumer.visibility_timeout_ms);
         validate::visibility_timeout(timeout_ms, &self.limits)?;
         let now_ms = self.now_ms();
-        self.housekeep(&*tx, &context, now_ms).await?;
+        let mut deltas = Deltas::default();
+        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
         let claims = self.decode_all(queue, leases, HandleKind::Lease);
         let live = lock_live(&*tx, queue, claims.iter()).await?;
         let mut extended = Vec::new();
@@ -229,6 +247,7 @@ impl PostgresBroker {
                 .await
                 .map_err(db_error)?;
         }
+        deltas.apply(&*tx).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(outcome)
     }
@@ -246,13 +265,16 @@ impl PostgresBroker {
         let tx = client.transaction().await.map_err(db_error)?;
         let context = self.context(&*tx, account, queue).await?;
         let now_ms = self.now_ms();
-        self.housekeep(&*tx, &context, now_ms).await?;
+        let mut deltas = Deltas::default();
+        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
         let sql = format!(
-            "SELECT {VIEW_COLUMNS} FROM messages WHERE queue_id = $1 AND lease_expiry_ms = 0 AND visible_at_ms <= $2 \
+            "SELECT {VIEW_COLUMNS} FROM messages WHERE queue_id = $1 AND lease_expiry_ms = 0 AND NOT delayed \
+             AND visible_at_ms <= $2 \
              ORDER BY seq LIMIT $3"
         );
         let found = tx.query(&sql, &[&id_bytes(queue.0), &now_ms, &(batch_size as i64)]).await.map_err(db_error)?;
         let views = self.views(queue, &found, kind)?;
+        deltas.apply(&*tx).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(views)
     }
@@ -288,7 +310,14 @@ impl PostgresBroker {
             warn(&mut outcome.warnings, &retry.lease_id, NOT_LEASED);
         }
         if !deleted.is_empty() {
-            tx.execute("DELETE FROM messages WHERE id = ANY($1)", &[&deleted]).await.map_err(db_error)?;
+            let gone = tx
+                .query("DELETE FROM messages WHERE id = ANY($1) RETURNING body_len", &[&deleted])
+                .await
+                .map_err(db_error)?;
+            let (count, bytes) = sizes(&gone)?;
+            let mut deltas = Deltas::default();
+            deltas.add(queue, -count, -bytes);
+            deltas.apply(&*tx).await?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(outcome)
@@ -298,7 +327,9 @@ impl PostgresBroker {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let context = self.context(&*tx, account, queue).await?;
-        self.housekeep(&*tx, &context, self.now_ms()).await?;
+        let mut deltas = Deltas::default();
+        self.housekeep(&*tx, &context, self.now_ms(), &mut deltas).await?;
+        deltas.apply(&*tx).await?;
         let metrics = metrics_of(&*tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(metrics)
@@ -369,24 +400,6 @@ async fn lock_live<'a, C: GenericClient + Sync>(
 /// Whether a lease names the message's current delivery and it is leased now.
 fn is_current(state: &Live, claims: &HandleClaims, now_ms: i64) -> bool {
     state.lease_expiry_ms > now_ms && state.attempts == claims.attempts
-}
-
-/// Backlog of every message not yet acked or dead-lettered: ready, leased
-/// and delayed alike.
-pub(crate) async fn metrics_of<C: GenericClient + Sync>(client: &C, queue: QueueId) -> WharfResult<QueueMetrics> {
-    let row = client
-        .query_one(
-            "SELECT count(*) AS count, coalesce(sum(body_len), 0)::bigint AS bytes, \
-             coalesce(min(timestamp_ms), 0) AS oldest FROM messages WHERE queue_id = $1",
-            &[&id_bytes(queue.0)],
-        )
-        .await
-        .map_err(db_error)?;
-    Ok(QueueMetrics {
-        backlog_count: u64_of(&row, "count")?,
-        backlog_bytes: u64_of(&row, "bytes")?,
-        oldest_message_timestamp_ms: u64_of(&row, "oldest")?,
-    })
 }
 
 fn warn(warnings: &mut BTreeMap<String, String>, handle: &str, text: &str) {

@@ -33,14 +33,19 @@ pub(crate) async fn run(client: &mut deadpool_postgres::Object, schema: Option<&
             .await
             .map_err(db_error)?;
     }
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS wharf_migrations (
-            version integer PRIMARY KEY,
-            name text NOT NULL
-        )",
-    )
-    .await
-    .map_err(db_error)?;
+    // Checked first: CREATE TABLE IF NOT EXISTS needs the CREATE privilege
+    // even when the table exists, and an up-to-date node should not need it.
+    let tracked: bool = tx
+        .query_one("SELECT to_regclass('wharf_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(db_error)?
+        .try_get(0)
+        .map_err(db_error)?;
+    if !tracked {
+        tx.batch_execute("CREATE TABLE wharf_migrations (version integer PRIMARY KEY, name text NOT NULL)")
+            .await
+            .map_err(db_error)?;
+    }
     let applied: Vec<i32> = tx
         .query("SELECT version FROM wharf_migrations ORDER BY version", &[])
         .await

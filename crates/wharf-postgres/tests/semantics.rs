@@ -367,3 +367,58 @@ async fn queues_and_consumers_follow_the_engine_rules() {
     assert_eq!((page.items.len(), page.total_count), (1, 1));
     broker.shutdown().await.expect("shutdown");
 }
+
+/// Metrics come from counters kept by every change; check them against the
+/// rows themselves after each kind of change.
+#[tokio::test]
+async fn metrics_match_the_rows_after_every_kind_of_change() {
+    let clock = ManualClock::new(START_MS);
+    let broker = broker(&clock).await;
+    let account = account(&*broker).await;
+    let queue = queue_with_consumer(&*broker, account, "counted", &pull_consumer(0, Some("counted-dlq"))).await;
+    let update = QueueUpdate { message_retention_period: Some(60), ..QueueUpdate::default() };
+    broker.update_queue(account, queue, &update).await.expect("update");
+    let check = |step: &'static str| {
+        let broker = broker.clone();
+        async move {
+            let metrics = broker.metrics(account, queue).await.expect("metrics");
+            let reported = (metrics.backlog_count, metrics.backlog_bytes, metrics.oldest_message_timestamp_ms);
+            assert_eq!(reported, common::counted_backlog(&broker.schema, queue).await, "after {step}");
+            reported
+        }
+    };
+    let batch: Vec<NewMessage> = (0..10).map(|n| text(&"x".repeat(n + 1))).collect();
+    broker.push(account, queue, batch).await.expect("push");
+    assert_eq!(check("push").await, (10, 55, START_MS));
+    let pulled = broker.pull(account, queue, PullRequest { batch_size: Some(4), visibility_timeout_ms: None });
+    let pulled = pulled.await.expect("pull").messages;
+    broker.ack(account, queue, &[pulled[0].handle.clone()], &[]).await.expect("ack");
+    check("ack").await;
+    let retry = RetryRequest { lease_id: pulled[1].handle.clone(), delay_seconds: None };
+    broker.ack(account, queue, &[], &[retry]).await.expect("retry to the DLQ");
+    check("retry").await;
+    clock.advance_ms(1_000);
+    broker.tick().await.expect("expired leases to the DLQ");
+    check("lease expiry").await;
+    let peeked = broker.peek(account, queue, 2).await.expect("peek");
+    broker.purge_refs(account, queue, &[peeked[0].handle.clone()]).await.expect("refs");
+    check("purge by ref").await;
+    let previewed = broker.preview(account, queue, 1).await.expect("preview");
+    broker.preview_ack(account, queue, &[previewed[0].handle.clone()], &[]).await.expect("preview ack");
+    check("preview ack").await;
+    clock.advance_ms(30_000);
+    broker.push(account, queue, vec![text("young")]).await.expect("push");
+    clock.advance_ms(30_000);
+    broker.tick().await.expect("retention");
+    assert_eq!(check("retention").await, (1, 5, START_MS + 31_000));
+    broker.purge(account, queue).await.expect("purge");
+    assert_eq!(check("purge").await, (0, 0, 0));
+    let dlq = broker.list_queues(account, &names(&["counted-dlq"])).await.expect("list").items[0].id;
+    let moved = broker.metrics(account, dlq).await.expect("metrics");
+    assert_eq!(
+        (moved.backlog_count, moved.backlog_bytes, moved.oldest_message_timestamp_ms),
+        common::counted_backlog(&broker.schema, dlq).await
+    );
+    assert_eq!(moved.backlog_count, 3, "one retried, two expired");
+    broker.shutdown().await.expect("shutdown");
+}

@@ -271,3 +271,16 @@ impl Broker for SchemaBroker {
         self.inner.tick().await
     }
 }
+
+/// (count, bytes, oldest timestamp) of a queue's rows, counted directly.
+pub async fn counted_backlog(schema: &str, queue: QueueId) -> (u64, u64, u64) {
+    let (client, connection) =
+        tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await.expect("connect to count");
+    tokio::spawn(connection);
+    let sql = format!(
+        "SELECT count(*), coalesce(sum(length(body)), 0)::bigint, coalesce(min(timestamp_ms), 0) \
+         FROM {schema}.messages WHERE queue_id = $1"
+    );
+    let row = client.query_one(&sql, &[&queue.to_bytes().as_slice()]).await.expect("count");
+    (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64, row.get::<_, i64>(2) as u64)
+}

@@ -1,0 +1,74 @@
+//! Exact backlog metrics without counting rows: every transaction that adds
+//! or removes messages records its deltas here and applies them before it
+//! commits. Rows are spread over slots so that concurrent pushers rarely
+//! wait on one row; one transaction uses one slot and visits queues in id
+//! order, so two transactions cannot deadlock on counters.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::GenericClient;
+use wharf_core::model::QueueMetrics;
+use wharf_core::{QueueId, WharfResult};
+
+use crate::admin::id_bytes;
+use crate::db_error;
+use crate::rows::u64_of;
+
+/// Counter rows per queue.
+const SLOTS: u16 = 16;
+
+/// Changes to (message count, body bytes) per queue, not yet applied.
+#[derive(Debug, Default)]
+pub(crate) struct Deltas {
+    changes: BTreeMap<QueueId, (i64, i64)>,
+}
+
+impl Deltas {
+    pub fn add(&mut self, queue: QueueId, count: i64, bytes: i64) {
+        if count == 0 && bytes == 0 {
+            return;
+        }
+        let entry = self.changes.entry(queue).or_default();
+        entry.0 += count;
+        entry.1 += bytes;
+    }
+
+    /// Applies the deltas inside the caller's transaction.
+    pub async fn apply<C: GenericClient + Sync>(&mut self, client: &C) -> WharfResult<()> {
+        let slot = (rand::random::<u16>() % SLOTS) as i16;
+        for (queue, (count, bytes)) in std::mem::take(&mut self.changes) {
+            if count == 0 && bytes == 0 {
+                continue;
+            }
+            client
+                .execute(
+                    "INSERT INTO queue_counters (queue_id, slot, count, bytes) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (queue_id, slot) DO UPDATE \
+                     SET count = queue_counters.count + $3, bytes = queue_counters.bytes + $4",
+                    &[&id_bytes(queue.0), &slot, &count, &bytes],
+                )
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// Backlog of every message not yet acked or dead-lettered: ready, leased
+/// and delayed alike. Includes the caller's own applied changes.
+pub(crate) async fn metrics_of<C: GenericClient + Sync>(client: &C, queue: QueueId) -> WharfResult<QueueMetrics> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(count), 0)::bigint AS count, coalesce(sum(bytes), 0)::bigint AS bytes, \
+             coalesce((SELECT min(timestamp_ms) FROM messages WHERE queue_id = $1), 0) AS oldest \
+             FROM queue_counters WHERE queue_id = $1",
+            &[&id_bytes(queue.0)],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(QueueMetrics {
+        backlog_count: u64_of(&row, "count")?,
+        backlog_bytes: u64_of(&row, "bytes")?,
+        oldest_message_timestamp_ms: u64_of(&row, "oldest")?,
+    })
+}
