@@ -17,6 +17,7 @@ mod housekeeping;
 mod messages;
 mod migrate;
 mod rows;
+mod subscriptions;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, Weak};
