@@ -208,11 +208,10 @@ async fn an_exhausted_pool_answers_503_within_seconds() {
     let clock = ManualClock::new(START_MS);
     let first = broker(&clock).await;
     let (account, queue) = setup(&first, 3, None).await;
-    let single = Arc::new(
-        PostgresBroker::connect_without_sweeper(PostgresConfig { pool_size: 1, ..config(&clock, &first.schema) })
-            .await
-            .expect("node"),
-    );
+    let tag = format!("wharf_pool_{}", std::process::id());
+    let url = format!("{}?application_name={tag}", common::database_url());
+    let single = PostgresConfig { pool_size: 1, database_url: url, ..config(&clock, &first.schema) };
+    let single = Arc::new(PostgresBroker::connect_without_sweeper(single).await.expect("node"));
     first.push(account, queue, messages(1)).await.expect("push");
     let lease = first.pull(account, queue, PullRequest { batch_size: None, visibility_timeout_ms: None });
     let lease = lease.await.expect("pull").messages[0].handle.clone();
@@ -228,7 +227,17 @@ async fn an_exhausted_pool_answers_503_within_seconds() {
         let single = single.clone();
         tokio::spawn(async move { single.ack(account, queue, &[lease], &[]).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the node's only connection is stuck on the lock (asked on
+    // another session: one transaction sees pg_stat_activity frozen).
+    let (observer, connection) =
+        tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'";
+    while observer.query_one(waiting, &[&tag]).await.expect("activity").get::<_, i64>(0) == 0 {
+        assert!(Instant::now() < deadline, "the ack never waited for the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let started = Instant::now();
     let starved = single.metrics(account, queue).await;
     assert!(matches!(starved, Err(WharfError::BackendUnavailable { .. })), "{starved:?}");
