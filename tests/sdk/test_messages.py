@@ -196,7 +196,7 @@ def test_extend_keeps_the_lease_and_attempts(client, account_id, pull_queue):
     queue, _ = pull_queue("extend")
     qid = queue.queue_id
     client.queues.messages.push(qid, account_id=account_id, body="slow", content_type="text")
-    message = client.queues.messages.pull(qid, account_id=account_id, visibility_timeout_ms=800).messages[0]
+    message = client.queues.messages.pull(qid, account_id=account_id, visibility_timeout_ms=1500).messages[0]
     path = f"/accounts/{account_id}/queues/{qid}/messages/extend"
     result = envelope_post(
         client, path, {"extend": [{"lease_id": message.lease_id}, {"lease_id": "junk"}], "visibility_timeout_ms": 60_000}
@@ -204,7 +204,7 @@ def test_extend_keeps_the_lease_and_attempts(client, account_id, pull_queue):
     new_lease = result["leases"][message.lease_id]
     assert new_lease and new_lease != message.lease_id
     assert set(result["warnings"]) == {"junk"}
-    time.sleep(1.0)  # past the original 800 ms lease
+    time.sleep(1.8)  # past the original 1500 ms lease
     assert client.queues.messages.pull(qid, account_id=account_id).messages == []
     outcome = client.queues.messages.ack(qid, account_id=account_id, acks=[{"lease_id": new_lease}])
     assert outcome.ack_count == 1

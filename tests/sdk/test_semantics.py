@@ -96,16 +96,16 @@ def test_lease_expiry_is_a_failed_delivery(client, account_id, pull_queue):
 def test_delays_message_queue_default_and_retry(client, account_id, pull_queue):
     queue, _ = pull_queue("delay")
     qid = queue.queue_id
-    client.queues.messages.push(qid, account_id=account_id, body="later", content_type="text", delay_seconds=1)
-    client.queues.update(qid, account_id=account_id, queue_name=queue.queue_name, settings={"delivery_delay": 1})
+    client.queues.messages.push(qid, account_id=account_id, body="later", content_type="text", delay_seconds=2)
+    client.queues.update(qid, account_id=account_id, queue_name=queue.queue_name, settings={"delivery_delay": 2})
     client.queues.messages.push(qid, account_id=account_id, body="default-delay", content_type="text")
     client.queues.messages.push(qid, account_id=account_id, body="now", content_type="text", delay_seconds=0)
     now = client.queues.messages.pull(qid, account_id=account_id, batch_size=10).messages
     assert [m.body for m in now] == ["now"]
     assert metrics(client, account_id, qid)[0] == 3
-    client.queues.messages.ack(qid, account_id=account_id, retries=[{"lease_id": now[0].lease_id, "delay_seconds": 1}])
+    client.queues.messages.ack(qid, account_id=account_id, retries=[{"lease_id": now[0].lease_id, "delay_seconds": 2}])
     assert client.queues.messages.pull(qid, account_id=account_id, batch_size=10).messages == []
-    time.sleep(1.3)
+    time.sleep(2.4)
     later = client.queues.messages.pull(qid, account_id=account_id, batch_size=10).messages
     assert sorted((m.body, m.attempts) for m in later) == [("default-delay", 1), ("later", 1), ("now", 2)]
 
