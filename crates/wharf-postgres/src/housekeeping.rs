@@ -164,22 +164,32 @@ impl PostgresBroker {
                 .await
                 .map_err(db_error)?
         };
+        // One queue failing (say, a deadlock reported as 503) does not hold
+        // back the others; the first failure is reported after the pass.
+        let mut first_error = None;
         for row in due {
             let (queue, account) = (rows::queue_id(&row, "id")?, rows::account_id(&row, "account_id")?);
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(db_error)?;
-            let context = match self.context(&*tx, account, queue).await {
-                Ok(context) => context,
-                // Deleted since the scan.
-                Err(WharfError::QueueNotFound) => continue,
-                Err(error) => return Err(error),
-            };
-            let mut deltas = Deltas::default();
-            self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
-            deltas.apply(&*tx).await?;
-            tx.commit().await.map_err(db_error)?;
+            match self.housekeep_alone(account, queue, now_ms).await {
+                Ok(()) | Err(WharfError::QueueNotFound) => {}
+                Err(error) => {
+                    tracing::warn!(%queue, %error, "housekeeping failed for a queue");
+                    first_error.get_or_insert(error);
+                }
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Housekeeping of one queue in a transaction of its own.
+    async fn housekeep_alone(&self, account: AccountId, queue: QueueId, now_ms: i64) -> WharfResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        // QueueNotFound if it was deleted since the scan.
+        let context = self.context(&*tx, account, queue).await?;
+        let mut deltas = Deltas::default();
+        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
+        deltas.apply(&*tx).await?;
+        tx.commit().await.map_err(db_error)
     }
 }
 
