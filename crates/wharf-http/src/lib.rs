@@ -9,6 +9,8 @@ mod auth;
 mod body;
 pub mod endpoint;
 mod envelope;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handlers;
 mod identity;
 mod render;

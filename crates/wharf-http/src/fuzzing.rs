@@ -1,0 +1,52 @@
+//! Entry points for the fuzz targets in `fuzz/`: the request-parsing code
+//! that faces untrusted bytes, without a server or a storage backend.
+//! Every function must return (an error is fine) and never panic.
+
+use axum::http::Method;
+use wharf_core::Limits;
+
+use crate::body::parse_json;
+use crate::requests::{
+    AckBody, BatchBody, BatchSizeBody, ConsumerBody, CreateQueueBody, ExtendBody, MessageBody, PullBody, PurgeBody,
+    PurgeRefsBody, UpdateQueueBody,
+};
+
+/// Parses `body` as every request body the API accepts and converts each
+/// one that parses into the domain request, as the handlers do.
+pub fn parse_every_body(body: &[u8]) {
+    let limits = Limits::cloudflare();
+    if let Ok(create) = parse_json::<CreateQueueBody>(body) {
+        let _ = create.settings.map(|settings| settings.or_defaults());
+    }
+    if let Ok(update) = parse_json::<UpdateQueueBody>(body) {
+        let _ = (update.replacement(), update.merge());
+    }
+    if let Ok(consumer) = parse_json::<ConsumerBody>(body) {
+        let _ = consumer.into_spec();
+    }
+    if let Ok(message) = parse_json::<MessageBody>(body) {
+        let _ = message.into_new_message(&limits);
+    }
+    if let Ok(batch) = parse_json::<BatchBody>(body) {
+        let _ = batch.into_new_messages(&limits);
+    }
+    if let Ok(pull) = parse_json::<PullBody>(body) {
+        let _ = pull.wait_ms();
+    }
+    if let Ok(ack) = parse_json::<AckBody>(body) {
+        let _ = (ack.lease_ids(), ack.retry_requests());
+    }
+    if let Ok(size) = parse_json::<BatchSizeBody>(body) {
+        let _ = size.batch_size();
+    }
+    let _ = parse_json::<PurgeRefsBody>(body);
+    let _ = parse_json::<ExtendBody>(body);
+    let _ = parse_json::<PurgeBody>(body);
+}
+
+/// Routes an arbitrary method and path.
+pub fn route(method: &[u8], path: &str) {
+    if let Ok(method) = Method::from_bytes(method) {
+        let _ = crate::endpoint::parse(&method, path);
+    }
+}
