@@ -2,6 +2,7 @@
 //! runs the server.
 
 mod backend;
+mod client;
 mod config;
 mod serve;
 
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Serve the API (and create the first account on first start).
     Serve(serve::ServeArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 /// A reason to stop, with the exit code that tells scripts what went wrong.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Client(command) => client::run(command).await,
         }
     });
     match outcome {
