@@ -37,10 +37,13 @@ pub async fn open(config: &ServeConfig) -> Result<Arc<dyn Broker>, Fatal> {
             Ok(engine)
         }
         BackendKind::Postgres => {
-            if config.database_url.is_none() {
+            let Some(url) = config.database_url.as_deref() else {
                 return Err(Fatal::config("--backend postgres needs --database-url or WHARF_DATABASE_URL"));
-            }
-            Err(Fatal::config("postgres backend not built yet"))
+            };
+            let broker = wharf_postgres::open_from_url(url, config.limits.clone(), Arc::new(SystemClock))
+                .await
+                .map_err(|error| Fatal::runtime(format!("cannot open the postgres database: {error}")))?;
+            Ok(broker)
         }
     }
 }
