@@ -53,7 +53,8 @@ fn start_node(database_url: &str) -> Node {
             return Node { child, base: format!("{base}/client/v4/accounts/{ACCOUNT}") };
         }
     }
-    panic!("a node exited before listening");
+    let status = child.wait().expect("wait for the failed node");
+    panic!("a node exited ({status}) before listening");
 }
 
 async fn call(client: &reqwest::Client, method: reqwest::Method, url: String, body: Value) -> Value {
