@@ -3,7 +3,7 @@
 # release build, and the black-box SDK suite against the built binary.
 #
 #   bash scripts/test.sh              # everything, in order
-#   bash scripts/test.sh sdk          # only the named steps (fmt clippy rust build sdk)
+#   bash scripts/test.sh sdk          # only the named steps (fmt clippy rust build sdk sdk-postgres)
 #
 # Each step is a block below, marked `# --- step: NAME ---`. To add one (npm
 # compatibility tests under tests/compat, the SDK suite on postgres, …), copy a
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 LOG_DIR="$ROOT/target/test-logs"
 VENV="$ROOT/.venv"
-ALL_STEPS=(fmt clippy rust build sdk)
+ALL_STEPS=(fmt clippy rust build sdk sdk-postgres)
 
 if [[ $# -gt 0 ]]; then
   SELECTED=("$@")
@@ -46,7 +46,7 @@ step() {
 }
 
 step_done() {
-  SUMMARY+=("$(printf '  ok    %-8s %4ss' "$CURRENT" "$(($(date +%s) - STEP_START))")")
+  SUMMARY+=("$(printf '  ok    %-13s %4ss' "$CURRENT" "$(($(date +%s) - STEP_START))")")
   CURRENT=""
 }
 
@@ -54,8 +54,13 @@ require() {
   command -v "$1" >/dev/null 2>&1 || { echo "missing required tool: $1 ($2)" >&2; exit 1; }
 }
 
+SDK_DATABASE=""
+
 on_exit() {
   local status=$?
+  if [[ -n $SDK_DATABASE ]]; then
+    dropdb --if-exists -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$SDK_DATABASE" || true
+  fi
   echo
   echo "==> summary ($(($(date +%s) - RUN_START))s)"
   for line in "${SUMMARY[@]}"; do echo "$line"; done
@@ -93,6 +98,33 @@ PY
 )
   TESTS_PASSED=$((TESTS_PASSED + ${counts% *}))
   TESTS_FAILED=$((TESTS_FAILED + ${counts#* }))
+}
+
+# PostgreSQL the postgres steps use (trust auth, as on the CI machine).
+PG_HOST=${WHARF_TEST_PG_HOST:-127.0.0.1}
+PG_PORT=${WHARF_TEST_PG_PORT:-5432}
+PG_USER=${WHARF_TEST_PG_USER:-postgres}
+
+# The venv with the SDK suite's pinned requirements.
+sdk_venv() {
+  require python3 "CPython 3.9 or newer with the venv module"
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    python3 -m venv "$VENV"
+  fi
+  # pip prints nothing when everything is already installed at the pinned versions.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+}
+
+# Runs the SDK suite; $1 names the JUnit report. pytest exits 5 when it
+# collected no test: that fails the step like any other non-zero exit.
+run_sdk_suite() {
+  local status
+  set +e
+  "$VENV/bin/python" -m pytest tests/sdk -q --junitxml="$LOG_DIR/$1"
+  status=$?
+  set -e
+  if [[ -f "$LOG_DIR/$1" ]]; then count_junit_tests "$LOG_DIR/$1"; fi
+  [[ $status -eq 0 ]] || exit "$status"
 }
 
 require cargo "the Rust toolchain, https://rustup.rs"
@@ -138,18 +170,26 @@ fi
 # --- step: sdk (official Python SDK against target/release/wharf) ------------
 if wanted sdk; then
   step sdk "pytest tests/sdk with cloudflare (PyPI) from tests/sdk/requirements.txt"
-  require python3 "CPython 3.9 or newer with the venv module"
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    python3 -m venv "$VENV"
-  fi
-  # pip prints nothing when everything is already installed at the pinned versions.
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
-  set +e
-  "$VENV/bin/python" -m pytest tests/sdk -q --junitxml="$LOG_DIR/sdk-junit.xml"
-  status=$?
-  set -e
-  if [[ -f "$LOG_DIR/sdk-junit.xml" ]]; then count_junit_tests "$LOG_DIR/sdk-junit.xml"; fi
-  # pytest exits 5 when it collected no test: that is a failure here too.
-  [[ $status -eq 0 ]] || exit "$status"
+  test -x target/release/wharf || { echo "no target/release/wharf: run the build step first" >&2; exit 1; }
+  sdk_venv
+  run_sdk_suite sdk-junit.xml
+  step_done
+fi
+
+# --- step: sdk-postgres (the same suite, wharf serve --backend postgres) ------
+# A fresh database per run, dropped at exit, so runs never see each other's data.
+if wanted sdk-postgres; then
+  step sdk-postgres "pytest tests/sdk against --backend postgres (fresh database)"
+  require createdb "postgresql-client"
+  require dropdb "postgresql-client"
+  test -x target/release/wharf || { echo "no target/release/wharf: run the build step first" >&2; exit 1; }
+  sdk_venv
+  SDK_DATABASE="wharf_sdk_$(date +%s)_$$"
+  createdb -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$SDK_DATABASE"
+  WHARF_TEST_BACKEND=postgres \
+    WHARF_TEST_DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$SDK_DATABASE" \
+    run_sdk_suite sdk-postgres-junit.xml
+  dropdb -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$SDK_DATABASE"
+  SDK_DATABASE=""
   step_done
 fi
