@@ -18,8 +18,8 @@ TOTAL = 200
 
 
 def collect(client, account_id: str, queue_id: str, expected: int, deadline_s: float) -> list:
-    """Pulls until `expected` messages arrived, a little longer to catch
-    extras, or the deadline passed. Long leases: nothing comes back twice."""
+    """Pulls until a pull comes back empty once `expected` messages arrived, or
+    the deadline passed. Long leases: nothing is handed out twice meanwhile."""
     found: list = []
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
@@ -50,9 +50,14 @@ def test_sigkill_keeps_every_unacked_message_and_no_acked_one(tmp_path, account_
             # (postgres) hands the messages out again soon after.
             pulled = client.queues.messages.pull(qid, account_id=account_id, batch_size=60, visibility_timeout_ms=1500)
             assert len(pulled.messages) == 60 and all(m.attempts == 1 for m in pulled.messages)
-            acked, held = pulled.messages[:35], pulled.messages[35:]
-            outcome = client.queues.messages.ack(qid, account_id=account_id, acks=[{"lease_id": m.lease_id} for m in acked])
-            assert outcome.ack_count == 35
+            acked, delayed, held = pulled.messages[:35], pulled.messages[35:40], pulled.messages[40:]
+            outcome = client.queues.messages.ack(
+                qid,
+                account_id=account_id,
+                acks=[{"lease_id": m.lease_id} for m in acked],
+                retries=[{"lease_id": m.lease_id, "delay_seconds": 3600} for m in delayed],
+            )
+            assert (outcome.ack_count, outcome.retry_count) == (35, 5)
             # The last write before the crash must be durable too.
             client.queues.messages.push(qid, account_id=account_id, body="last-words", content_type="text")
             before = metrics(client, account_id, qid)
@@ -66,13 +71,16 @@ def test_sigkill_keeps_every_unacked_message_and_no_acked_one(tmp_path, account_
             assert restored.queue_name == queue.queue_name
             assert restored.consumers_total_count == 1
             assert metrics(client, account_id, qid)[:2] == before[:2]
-            expected = TOTAL - 35 + 1
+            # Retried with an hour's delay: still in the backlog, not deliverable.
+            expected = TOTAL - 35 - 5 + 1
             found = collect(client, account_id, qid, expected, deadline_s=15 if is_postgres() else 5)
             bodies = [m.body for m in found]
             assert len(bodies) == len(set(bodies)), "a message came back twice"
             acked_bodies = {m.body for m in acked}
             assert not acked_bodies & set(bodies), "an acked message came back"
-            assert set(bodies) == {f"msg-{i:04d}" for i in range(TOTAL)} - acked_bodies | {"last-words"}
+            delayed_bodies = {m.body for m in delayed}
+            assert not delayed_bodies & set(bodies), "a delayed retry was delivered early"
+            assert set(bodies) == {f"msg-{i:04d}" for i in range(TOTAL)} - acked_bodies - delayed_bodies | {"last-words"}
             attempts = {m.body: m.attempts for m in found}
             # The crashed delivery counts as a failed one: held messages are on attempt 2.
             assert {attempts[m.body] for m in held} == {2}
