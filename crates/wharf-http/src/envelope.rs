@@ -33,31 +33,74 @@ impl ResultInfo {
 /// A successful answer: the `result` and, on lists, `result_info`.
 #[derive(Debug)]
 pub struct Success {
-    pub result: Value,
-    pub result_info: Option<ResultInfo>,
+    result: SuccessResult,
+    result_info: Option<ResultInfo>,
 }
+
+#[derive(Debug)]
+enum SuccessResult {
+    Value(Value),
+    /// The whole body, already serialized, for hot paths that skip the
+    /// `Value` tree.
+    Encoded(Vec<u8>),
+}
+
+/// The success envelope, borrowing its result so nothing is copied.
+#[derive(Serialize)]
+struct SuccessEnvelope<'a> {
+    success: bool,
+    errors: [(); 0],
+    messages: [(); 0],
+    result: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result_info: Option<ResultInfo>,
+}
+
+const ENCODED_PREFIX: &[u8] = br#"{"success":true,"errors":[],"messages":[],"result":"#;
 
 impl Success {
     pub fn new(result: Value) -> Self {
-        Self { result, result_info: None }
+        Self { result: SuccessResult::Value(result), result_info: None }
     }
 
     pub fn paged(result: Value, info: ResultInfo) -> Self {
-        Self { result, result_info: Some(info) }
+        Self { result: SuccessResult::Value(result), result_info: Some(info) }
     }
 
-    pub fn body(&self) -> Value {
-        let mut body = json!({"success": true, "errors": [], "messages": [], "result": self.result});
-        if let (Some(info), Some(object)) = (self.result_info, body.as_object_mut()) {
-            object.insert("result_info".to_string(), json!(info));
+    /// A result serialized by `write_result` (one JSON value) straight into
+    /// the response body; `size_hint` pre-sizes the buffer.
+    pub fn encoded(size_hint: usize, write_result: impl FnOnce(&mut Vec<u8>)) -> Self {
+        let mut body = Vec::with_capacity(ENCODED_PREFIX.len() + size_hint + 1);
+        body.extend_from_slice(ENCODED_PREFIX);
+        write_result(&mut body);
+        body.push(b'}');
+        Self { result: SuccessResult::Encoded(body), result_info: None }
+    }
+
+    /// The whole response body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.result {
+            SuccessResult::Value(result) => {
+                let envelope =
+                    SuccessEnvelope { success: true, errors: [], messages: [], result, result_info: self.result_info };
+                // Serializing a `Value` cannot fail: its map keys are strings.
+                serde_json::to_vec(&envelope).unwrap_or_default()
+            }
+            SuccessResult::Encoded(body) => body.clone(),
         }
-        body
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        match self.result {
+            SuccessResult::Encoded(body) => body,
+            SuccessResult::Value(_) => self.to_bytes(),
+        }
     }
 }
 
 impl IntoResponse for Success {
     fn into_response(self) -> Response {
-        json_response(StatusCode::OK, &self.body())
+        bytes_response(StatusCode::OK, self.into_bytes())
     }
 }
 
@@ -105,7 +148,10 @@ impl IntoResponse for Failure {
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     // Serializing a `Value` cannot fail: its map keys are strings.
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

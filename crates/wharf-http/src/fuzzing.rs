@@ -1,4 +1,5 @@
-//! Entry points for the fuzz targets in `fuzz/`: the request-parsing code
+//! Entry points for the fuzz targets in `fuzz/` and the codec benchmarks:
+//! the request-parsing code
 //! that faces untrusted bytes, without a server or a storage backend.
 //! Every function must return (an error is fine) and never panic.
 
@@ -49,4 +50,15 @@ pub fn route(method: &[u8], path: &str) {
     if let Ok(method) = Method::from_bytes(method) {
         let _ = crate::endpoint::parse(&method, path);
     }
+}
+
+/// The decode half of a batch push, as its handler runs it (for benchmarks).
+pub fn decode_batch(body: &[u8], limits: &Limits) -> wharf_core::WharfResult<Vec<wharf_core::model::NewMessage>> {
+    parse_json::<BatchBody>(body)?.into_new_messages(limits)
+}
+
+/// The encode half of a pull: the whole v4 response body (for benchmarks).
+pub fn encode_pull(result: &wharf_core::model::PullResult) -> Vec<u8> {
+    let size = crate::render::pull_result_size(result);
+    crate::envelope::Success::encoded(size, |out| crate::render::write_pull_result(out, result)).to_bytes()
 }

@@ -67,11 +67,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
         .await
         .map_err(|error| Fatal::runtime(format!("cannot listen on {}: {error}", config.listen)))?;
     let address = listener.local_addr().map_err(|error| Fatal::runtime(format!("no local address: {error}")))?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(%address, account = %account, backend = ?config.backend, "serving");
     announce(&format!("wharf listening on http://{address}"));
 
     let router = wharf_http::router(Arc::clone(&broker), config.limits.clone());
-    let served = wharf_http::serve(listener, router, shutdown_signal()).await;
+    let served = wharf_http::serve(listener, router, shutdown).await;
     tracing::info!("stopped accepting requests; shutting the backend down");
     let closed = broker.shutdown().await;
     served.map_err(|error| Fatal::runtime(format!("server failed: {error}")))?;
@@ -120,30 +121,20 @@ async fn bootstrap_account(broker: &dyn Broker, config: &ServeConfig) -> Result<
     Ok(id)
 }
 
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
+/// Installs the SIGINT and SIGTERM handlers now, before the listening line
+/// is printed, so a signal sent right after it stops the server gracefully
+/// instead of killing it. The returned future resolves on either signal.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Fatal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let install = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|error| Fatal::runtime(format!("cannot listen for {name}: {error}")))
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for sigterm");
-                std::future::pending::<()>().await;
-            }
+    let mut interrupt = install(SignalKind::interrupt(), "sigint")?;
+    let mut terminate = install(SignalKind::terminate(), "sigterm")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("received sigint"),
+            _ = terminate.recv() => tracing::info!("received sigterm"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("received sigint"),
-        () = terminate => tracing::info!("received sigterm"),
-    }
+    })
 }

@@ -50,12 +50,7 @@ pub async fn pull(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
         }
         tokio::time::sleep(LONG_POLL_INTERVAL.min(deadline - now)).await;
     };
-    let messages: Vec<Value> = result.messages.iter().map(render::leased_message).collect();
-    ok(json!({
-        "message_backlog_count": result.metrics.backlog_count,
-        "messages": messages,
-        "metadata": {"metrics": render::metrics(&result.metrics)},
-    }))
+    Ok(Success::encoded(render::pull_result_size(&result), |out| render::write_pull_result(out, &result)))
 }
 
 pub async fn ack(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
