@@ -84,13 +84,15 @@ pub struct BenchArgs {
     /// Size of each message body in bytes.
     #[arg(long, default_value_t = 1024)]
     pub body_bytes: usize,
-    /// Long-poll wait Wharf pulls ask for (`wait_time_ms`) so idle consumers
-    /// do not spin; an answer comes as soon as a message is ready.
+    /// Long-poll wait Wharf pulls ask for (`wait_time_ms`, a Wharf extension)
+    /// so idle consumers do not spin. 0 = short polls, with --empty-poll-ms
+    /// between empty ones, exactly as pgmq is polled.
     #[arg(long, default_value_t = 500)]
     pub pull_wait_ms: u64,
-    /// Sleep after an empty pgmq read (pgmq has no long poll).
+    /// Sleep after an empty pull: always for pgmq (it has no long poll), for
+    /// Wharf only when --pull-wait-ms is 0.
     #[arg(long, default_value_t = 1)]
-    pub pgmq_poll_ms: u64,
+    pub empty_poll_ms: u64,
     /// End a phase (and report the missing messages as lost) after this many
     /// seconds without progress.
     #[arg(long, default_value_t = 30)]

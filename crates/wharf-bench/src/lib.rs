@@ -85,13 +85,18 @@ fn connect(kind: TargetKind, args: &BenchArgs) -> BenchResult<(TargetKind, Conne
             })?;
             let endpoint = Arc::new(http::Endpoint::parse(&args.url, &token)?);
             let pid = args.server_pid.or_else(|| procfs::pid_listening_on(port_of(&args.url, 80)));
-            let connection = Connection::Wharf { endpoint, account, pull_wait_ms: args.pull_wait_ms };
+            let connection = Connection::Wharf {
+                endpoint,
+                account,
+                pull_wait_ms: args.pull_wait_ms,
+                empty_poll_ms: args.empty_poll_ms,
+            };
             Ok((kind, connection, pid.map(|pid| Watched { pid, with_children: false })))
         }
         TargetKind::Pgmq => {
             let pid = args.postgres_pid.or_else(|| procfs::pid_listening_on(port_of(&args.database_url, 5432)));
             let connection =
-                Connection::Pgmq { database_url: args.database_url.clone(), empty_poll_ms: args.pgmq_poll_ms };
+                Connection::Pgmq { database_url: args.database_url.clone(), empty_poll_ms: args.empty_poll_ms };
             Ok((kind, connection, pid.map(|pid| Watched { pid, with_children: true })))
         }
     }
