@@ -29,7 +29,8 @@ async fn main() -> Result<(), Error> {
     let messages: usize = args.get(1).map_or(Ok(1_000_000), |n| n.parse())?;
     let body_bytes: usize = args.get(2).map_or(Ok(1024), |n| n.parse())?;
     let dir = tempfile::tempdir()?;
-    let config = EngineConfig { data_dir: dir.path().to_path_buf(), limits: Limits::cloudflare(), clock: Arc::new(SystemClock) };
+    let config =
+        EngineConfig { data_dir: dir.path().to_path_buf(), limits: Limits::cloudflare(), clock: Arc::new(SystemClock) };
     let engine = Engine::open(config).await?;
     let account = Account { id: AccountId::random(), email: "bench@example.com".into(), created_on_ms: 0 };
     engine.ensure_account(&account, "secret").await?;

@@ -71,6 +71,8 @@ pub struct Engine {
     recovery: RecoveryReport,
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     last_compaction: Mutex<Option<std::time::Instant>>,
+    /// Held open for the engine's life: the data directory's lock.
+    _directory_lock: std::fs::File,
 }
 
 impl Engine {
@@ -102,6 +104,17 @@ impl Engine {
     /// Opens a data directory without any background task; the owner calls
     /// `tick` to run due work. Used by tests that control every step.
     pub fn open_without_sweeper(config: EngineConfig, tuning: EngineTuning) -> WharfResult<Engine> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| wharf_core::WharfError::StorageFailed {
+            detail: format!("creating {}: {error}", config.data_dir.display()),
+        })?;
+        let directory_lock = segment::lock_directory(&config.data_dir).map_err(|error| {
+            let detail = if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                format!("{} is in use by another wharf process", config.data_dir.display())
+            } else {
+                format!("locking {}: {error}", config.data_dir.display())
+            };
+            wharf_core::WharfError::StorageFailed { detail }
+        })?;
         let now = config.clock.now_ms();
         let recovered = recovery::recover(&config.data_dir, now, tuning.segment_bytes)?;
         for damage in &recovered.report.damage {
@@ -132,6 +145,7 @@ impl Engine {
             recovery: recovered.report,
             sweeper: Mutex::new(None),
             last_compaction: Mutex::new(None),
+            _directory_lock: directory_lock,
         })
     }
 

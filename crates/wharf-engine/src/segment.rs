@@ -93,3 +93,16 @@ pub fn reserve(file: &File, size: u64) -> io::Result<()> {
 pub fn is_disk_full(error: &io::Error) -> bool {
     error.raw_os_error() == Some(libc::ENOSPC)
 }
+
+/// Takes an exclusive lock on the data directory for as long as the returned
+/// file is open: two engines appending to one log would interleave records.
+pub fn lock_directory(dir: &Path) -> io::Result<File> {
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))?;
+    // SAFETY: flock only reads the descriptor, which `file` keeps open.
+    let code = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if code == 0 {
+        Ok(file)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -73,3 +73,22 @@ async fn full_disk_refuses_cleanly_and_resumes_when_space_is_freed() {
 fn all() -> wharf_core::model::QueueListRequest {
     wharf_core::model::QueueListRequest { names: Vec::new(), page: 1, per_page: 100 }
 }
+
+#[tokio::test]
+async fn a_data_directory_serves_one_engine_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let first = open_tuned(dir.path(), &clock, small_segments());
+    let config = wharf_engine::EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        limits: wharf_core::Limits::cloudflare(),
+        clock: std::sync::Arc::new(clock.clone()),
+    };
+    let second = wharf_engine::Engine::open_without_sweeper(config, small_segments());
+    match second {
+        Err(WharfError::StorageFailed { detail }) => assert!(detail.contains("in use"), "{detail}"),
+        other => panic!("a second engine opened the same directory: {:?}", other.map(|_| ())),
+    }
+    drop(first);
+    open_tuned(dir.path(), &clock, small_segments());
+}

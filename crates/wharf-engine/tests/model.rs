@@ -197,8 +197,14 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 // Every call above waited for durability, so dropping the engine
                 // loses nothing that was acknowledged. Leases are soft state:
                 // each in-flight delivery ends now, as a failed delivery.
-                let reopened = open_tuned(harness.dir.path(), &harness.clock, small_segments());
-                drop(std::mem::replace(&mut harness.engine, reopened));
+                // The old engine must let go of the directory before the new one opens it.
+                let placeholder = tempfile::tempdir().expect("tempdir");
+                let closed = std::mem::replace(
+                    &mut harness.engine,
+                    open_tuned(placeholder.path(), &harness.clock, small_segments()),
+                );
+                drop(closed);
+                harness.engine = open_tuned(harness.dir.path(), &harness.clock, small_segments());
                 for message in model.messages.values_mut() {
                     if let Status::Leased { until } = &mut message.status {
                         *until = now;
