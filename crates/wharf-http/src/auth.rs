@@ -70,10 +70,18 @@ pub fn authorize(token: &TokenRecord, account_in_path: &str, scope: Scope) -> Wh
     if account != token.account {
         return Err(wrong_account());
     }
-    if !permits(token.scope, scope) {
-        return Err(WharfError::InsufficientScope { action: "change queues (it has read scope)" });
-    }
+    require_scope(token, scope, "change queues (it has read scope)")?;
     Ok(account)
+}
+
+/// Checks that `token` has `scope`; `action` says in the error what the
+/// token was refused.
+pub fn require_scope(token: &TokenRecord, scope: Scope, action: &'static str) -> WharfResult<()> {
+    if permits(token.scope, scope) {
+        Ok(())
+    } else {
+        Err(WharfError::InsufficientScope { action })
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,12 @@ pub enum Endpoint {
     PutR2Notification { bucket: String, queue: String },
     DeleteR2Notification { bucket: String, queue: String },
     GetR2Notification { bucket: String, queue: String },
+    // Outside the Queues API: token and account administration, on
+    // Cloudflare's paths (`/user/tokens`, `/accounts`).
+    ListTokens,
+    CreateToken,
+    RevokeToken { token: String },
+    CreateAccount,
 }
 
 /// A parsed API path: the operation and the account it is addressed to.
@@ -61,6 +67,11 @@ pub enum Route {
     Memberships,
     Account {
         account: String,
+        endpoint: Endpoint,
+    },
+    /// An operation on the caller's own account: the token names it, not
+    /// the path (`/user/tokens…`, `POST /accounts`).
+    Caller {
         endpoint: Endpoint,
     },
 }
@@ -99,8 +110,20 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, RouteError> {
     let segments: Vec<&str> = rest.split('/').collect();
     match segments.as_slice() {
         ["user", "tokens", "verify"] => only(method, &[Method::GET], Route::VerifyToken),
+        ["user", "tokens"] => {
+            let endpoint = pick(method, vec![(Method::GET, Endpoint::ListTokens), (Method::POST, Endpoint::CreateToken)])?;
+            Ok(Route::Caller { endpoint })
+        }
+        ["user", "tokens", token] if !token.is_empty() => {
+            let endpoint = pick(method, vec![(Method::DELETE, Endpoint::RevokeToken { token: (*token).to_string() })])?;
+            Ok(Route::Caller { endpoint })
+        }
         ["user"] => only(method, &[Method::GET], Route::User),
-        ["accounts"] => only(method, &[Method::GET], Route::ListAccounts),
+        ["accounts"] => match *method {
+            Method::GET => Ok(Route::ListAccounts),
+            Method::POST => Ok(Route::Caller { endpoint: Endpoint::CreateAccount }),
+            _ => Err(RouteError::MethodNotAllowed { allowed: vec![Method::GET, Method::POST] }),
+        },
         ["memberships"] => only(method, &[Method::GET], Route::Memberships),
         ["accounts", account, tail @ ..] if !account.is_empty() => {
             let endpoint = parse_account_path(method, tail)?;
@@ -256,11 +279,17 @@ impl Endpoint {
             PutR2Notification { .. } => "event-notification-create-queue-config",
             DeleteR2Notification { .. } => "event-notification-delete-queue-config",
             GetR2Notification { .. } => "event-notification-get-queue-config",
+            ListTokens => "user-api-tokens-list-tokens",
+            CreateToken => "user-api-tokens-create-token",
+            RevokeToken { .. } => "user-api-tokens-delete-token",
+            CreateAccount => "accounts-create-account",
         }
     }
 
     /// The token scope the operation needs (reference §1.2): pulling, acking
-    /// and purging mutate the queue, so they need write.
+    /// and purging mutate the queue, so they need write. Administration
+    /// needs write even to list: a read token is for consumers of data, and
+    /// must not learn which other tokens exist.
     pub fn required_scope(&self) -> Scope {
         use Endpoint::*;
         match self {
@@ -294,7 +323,11 @@ impl Endpoint {
             | PatchSubscription { .. }
             | DeleteSubscription { .. }
             | PutR2Notification { .. }
-            | DeleteR2Notification { .. } => Scope::Write,
+            | DeleteR2Notification { .. }
+            | ListTokens
+            | CreateToken
+            | RevokeToken { .. }
+            | CreateAccount => Scope::Write,
         }
     }
 }
@@ -342,6 +375,29 @@ mod tests {
             Err(RouteError::MethodNotAllowed { .. })
         ));
         assert!(matches!(parse(&Method::POST, "/healthz"), Err(RouteError::MethodNotAllowed { .. })));
+    }
+
+    #[test]
+    fn administration_routes_address_the_caller() {
+        let caller = |method: Method, path: &str| match parse(&method, path) {
+            Ok(Route::Caller { endpoint }) => endpoint,
+            other => panic!("{path}: {other:?}"),
+        };
+        assert_eq!(caller(Method::GET, "/client/v4/user/tokens"), Endpoint::ListTokens);
+        assert_eq!(caller(Method::POST, "/client/v4/user/tokens"), Endpoint::CreateToken);
+        assert_eq!(caller(Method::DELETE, "/client/v4/user/tokens/t"), Endpoint::RevokeToken { token: "t".into() });
+        assert_eq!(caller(Method::POST, "/client/v4/accounts"), Endpoint::CreateAccount);
+        assert_eq!(parse(&Method::GET, "/client/v4/user/tokens/verify"), Ok(Route::VerifyToken));
+        assert!(matches!(
+            parse(&Method::DELETE, "/client/v4/user/tokens/verify"),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
+        assert!(matches!(parse(&Method::GET, "/client/v4/user/tokens/t"), Err(RouteError::MethodNotAllowed { .. })));
+        assert!(matches!(parse(&Method::DELETE, "/client/v4/accounts"), Err(RouteError::MethodNotAllowed { .. })));
+        assert_eq!(parse(&Method::DELETE, "/client/v4/user/tokens/"), Err(RouteError::NoRoute));
+        for endpoint in [Endpoint::ListTokens, Endpoint::CreateToken, Endpoint::CreateAccount] {
+            assert_eq!(endpoint.required_scope(), Scope::Write);
+        }
     }
 
     #[test]

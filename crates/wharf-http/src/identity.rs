@@ -9,7 +9,7 @@ use wharf_core::model::Account;
 use crate::endpoint::Route;
 use crate::envelope::{ResultInfo, Success};
 
-fn account_json(account: &Account) -> Value {
+pub fn account_json(account: &Account) -> Value {
     json!({
         "id": account.id.to_string(),
         "name": format!("{} (wharf)", account.email),

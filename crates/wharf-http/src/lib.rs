@@ -13,6 +13,7 @@ mod envelope;
 pub mod fuzzing;
 mod handlers;
 mod identity;
+mod integral;
 mod render;
 mod requests;
 
@@ -27,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::json;
 use tokio::net::TcpListener;
-use wharf_core::{Broker, Limits, WharfError};
+use wharf_core::{AccountId, Broker, Limits, WharfError};
 
 pub use endpoint::{Endpoint, Route};
 pub use envelope::failure_body;
@@ -37,15 +38,19 @@ use crate::body::{read_body, Query};
 use crate::endpoint::RouteError;
 use crate::envelope::{json_response, Failure, Success};
 
-/// What the handler needs: the backend and the limits requests are held to.
+/// What the handler needs: the backend, the limits requests are held to,
+/// and the operator account (the only one whose tokens may create accounts).
 struct Api {
     broker: Arc<dyn Broker>,
     limits: Limits,
+    operator: AccountId,
 }
 
-/// The router serving `/healthz` and `/client/v4/...`.
-pub fn router(broker: Arc<dyn Broker>, limits: Limits) -> Router {
-    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits }))
+/// The router serving `/healthz` and `/client/v4/...`. `operator` is the
+/// account `wharf serve` bootstrapped: only its write tokens may create
+/// other accounts.
+pub fn router(broker: Arc<dyn Broker>, limits: Limits, operator: AccountId) -> Router {
+    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits, operator }))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
@@ -71,7 +76,7 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
                 Route::User => "user-details",
                 Route::ListAccounts => "accounts-list",
                 Route::Memberships => "memberships-list",
-                Route::Account { endpoint, .. } => endpoint.operation_id(),
+                Route::Account { endpoint, .. } | Route::Caller { endpoint } => endpoint.operation_id(),
             };
             let query = Query::parse(parts.uri.query());
             let outcome = dispatch(&api, route, &parts.headers, &query, body).await;
@@ -126,6 +131,24 @@ async fn dispatch(
             let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
             let cx =
                 handlers::Context { broker: api.broker.as_ref(), limits: &api.limits, account, query, body: &bytes };
+            Ok(handlers::run(&endpoint, &cx).await?.into_response())
+        }
+        Route::Caller { endpoint } => {
+            let token = auth::authenticate(api.broker.as_ref(), headers).await?;
+            auth::require_scope(&token, endpoint.required_scope(), "manage tokens or accounts (it has read scope)")?;
+            if endpoint == Endpoint::CreateAccount && token.account != api.operator {
+                return Err(WharfError::InsufficientScope {
+                    action: "create accounts: only tokens of the operator account may",
+                });
+            }
+            let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
+            let cx = handlers::Context {
+                broker: api.broker.as_ref(),
+                limits: &api.limits,
+                account: token.account,
+                query,
+                body: &bytes,
+            };
             Ok(handlers::run(&endpoint, &cx).await?.into_response())
         }
     }

@@ -16,8 +16,10 @@ fn invalid(detail: impl Into<String>) -> WharfError {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SettingsBody {
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub delivery_delay: Option<u32>,
     pub delivery_paused: Option<bool>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub message_retention_period: Option<u32>,
 }
 
@@ -72,11 +74,17 @@ impl UpdateQueueBody {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ConsumerSettingsBody {
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub batch_size: Option<u32>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub max_concurrency: Option<u32>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub max_retries: Option<u32>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub max_wait_time_ms: Option<u32>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub retry_delay: Option<u32>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub visibility_timeout_ms: Option<u64>,
 }
 
@@ -131,6 +139,7 @@ impl ConsumerBody {
 pub struct MessageBody {
     pub body: Value,
     pub content_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub delay_seconds: Option<i64>,
 }
 
@@ -169,6 +178,7 @@ fn delay_in_range(delay: i64, limits: &Limits) -> Option<u32> {
 #[derive(Debug, Deserialize)]
 pub struct BatchBody {
     pub messages: Vec<MessageBody>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub delay_seconds: Option<i64>,
 }
 
@@ -198,10 +208,14 @@ pub const MAX_PULL_WAIT_MS: u64 = 20_000;
 
 #[derive(Debug, Deserialize)]
 pub struct PullBody {
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub batch_size: Option<u32>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub visibility_timeout_ms: Option<u64>,
     /// The name older SDKs used for `visibility_timeout_ms`.
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub visibility_timeout: Option<u64>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub wait_time_ms: Option<u64>,
 }
 
@@ -223,6 +237,7 @@ pub struct LeaseRef {
 #[derive(Debug, Deserialize)]
 pub struct RetryBody {
     pub lease_id: String,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub delay_seconds: Option<u32>,
 }
 
@@ -249,6 +264,7 @@ impl AckBody {
 
 #[derive(Debug, Deserialize)]
 pub struct BatchSizeBody {
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub batch_size: Option<u32>,
 }
 
@@ -273,6 +289,7 @@ pub struct PurgeRefsBody {
 pub struct ExtendBody {
     #[serde(default)]
     pub extend: Vec<LeaseRef>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
     pub visibility_timeout_ms: Option<u64>,
 }
 

@@ -1,6 +1,7 @@
 //! One function per operation. Each gets the authenticated account, the
 //! decoded query and the raw body, and returns the `result` to wrap.
 
+mod admin;
 mod messages;
 mod queues;
 mod subscriptions;
@@ -80,5 +81,9 @@ pub async fn run(endpoint: &Endpoint, cx: &Context<'_>) -> WharfResult<Success> 
         PutR2Notification { .. } | DeleteR2Notification { .. } | GetR2Notification { .. } => {
             Err(WharfError::NotImplemented { operation: "r2 event notifications" })
         }
+        ListTokens => admin::list_tokens(cx).await,
+        CreateToken => admin::create_token(cx).await,
+        RevokeToken { token } => admin::revoke_token(cx, token).await,
+        CreateAccount => admin::create_account(cx).await,
     }
 }
