@@ -189,7 +189,9 @@ fn row_of(kind: TargetKind, workload: &Workload, phase: PhaseKind, measured: Pha
             .map(|cpu| (cpu / seconds * 100.0).round() / 100.0),
         server_rss_peak_bytes: measured.server_rss_peak,
         server_vm_hwm_bytes: measured.server_hwm,
+        server_runqueue_wait_s: measured.server_runqueue_wait_s.map(|wait| (wait * 1000.0).round() / 1000.0),
         bench_cpu_s: (measured.bench_cpu_s * 100.0).round() / 100.0,
+        bench_runqueue_wait_s: (measured.bench_runqueue_wait_s * 1000.0).round() / 1000.0,
         error: measured.error,
         ..base_row(kind, workload, phase)
     }

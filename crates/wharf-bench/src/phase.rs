@@ -39,7 +39,10 @@ pub struct PhaseMeasurement {
     pub server_rss_peak: Option<u64>,
     /// The kernel's lifetime peak (VmHWM) of a single-process server.
     pub server_hwm: Option<u64>,
+    /// Seconds the server's threads were runnable but waiting for a core.
+    pub server_runqueue_wait_s: Option<f64>,
     pub bench_cpu_s: f64,
+    pub bench_runqueue_wait_s: f64,
     /// The first task error, if a task failed (the phase then ends early).
     pub error: Option<String>,
 }
@@ -163,7 +166,7 @@ pub async fn run(
     }
     let bar = progress_bar(context, total);
     let cpu_before = context.server.map(Watched::cpu);
-    let bench_cpu_before = procfs::own_cpu_seconds();
+    let bench_before = procfs::own().cpu();
     let shared = Arc::new(Shared {
         kind,
         total,
@@ -210,7 +213,7 @@ pub async fn run(
         }
     }
     let cpu_after = context.server.map(Watched::cpu);
-    let bench_cpu_s = procfs::own_cpu_seconds() - bench_cpu_before;
+    let bench_after = procfs::own().cpu();
     shared.stop.store(true, Ordering::Relaxed);
     bar.finish_and_clear();
 
@@ -242,10 +245,12 @@ pub async fn run(
         duplicates: tracker.duplicates(),
         strays: tracker.strays(),
         ack_shortfall: tracker.ack_shortfall.load(Ordering::Relaxed),
-        server_cpu_s: cpu_before.zip(cpu_after).map(|(before, after)| procfs::cpu_seconds_between(&before, &after)),
+        server_cpu_s: cpu_before.as_ref().zip(cpu_after.as_ref()).map(|(a, b)| procfs::cpu_seconds_between(a, b)),
+        server_runqueue_wait_s: cpu_before.zip(cpu_after).map(|(a, b)| procfs::runqueue_wait_seconds_between(&a, &b)),
+        bench_cpu_s: procfs::cpu_seconds_between(&bench_before, &bench_after),
+        bench_runqueue_wait_s: procfs::runqueue_wait_seconds_between(&bench_before, &bench_after),
         server_rss_peak: rss_peak,
         server_hwm: context.server.filter(|server| !server.with_children).and_then(Watched::peak_rss),
-        bench_cpu_s,
         error,
     })
 }

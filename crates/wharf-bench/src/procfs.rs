@@ -16,9 +16,27 @@ pub struct Watched {
     pub with_children: bool,
 }
 
-/// CPU ticks per live process at one instant.
+/// CPU ticks per live process, and nanoseconds spent runnable but waiting
+/// for a CPU per live thread, at one instant.
 #[derive(Debug, Clone, Default)]
-pub struct CpuSnapshot(HashMap<u32, u64>);
+pub struct CpuSnapshot {
+    ticks: HashMap<u32, u64>,
+    waiting_ns: HashMap<u32, u64>,
+}
+
+/// The run-queue wait of every thread of `pid` (field 2 of schedstat).
+fn add_runqueue_waits(pid: u32, into: &mut HashMap<u32, u64>) {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        let waited = fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|text| text.split_whitespace().nth(1)?.parse::<u64>().ok());
+        if let Some(waited) = waited {
+            into.insert(tid, waited);
+        }
+    }
+}
 
 /// Resident bytes at one instant. For a process tree, anonymous memory is
 /// private to each process and summed, while file-backed pages (the binary,
@@ -79,7 +97,12 @@ impl Watched {
     }
 
     pub fn cpu(&self) -> CpuSnapshot {
-        CpuSnapshot(self.pids().into_iter().filter_map(|pid| Some((pid, cpu_ticks(pid)?))).collect())
+        let pids = self.pids();
+        let mut waiting_ns = HashMap::new();
+        for pid in &pids {
+            add_runqueue_waits(*pid, &mut waiting_ns);
+        }
+        CpuSnapshot { ticks: pids.into_iter().filter_map(|pid| Some((pid, cpu_ticks(pid)?))).collect(), waiting_ns }
     }
 
     pub fn rss(&self) -> u64 {
@@ -97,14 +120,22 @@ impl Watched {
 /// CPU seconds spent between two snapshots by processes alive at the end
 /// (a process born meanwhile counts from zero).
 pub fn cpu_seconds_between(start: &CpuSnapshot, end: &CpuSnapshot) -> f64 {
-    let ticks: u64 =
-        end.0.iter().map(|(pid, ticks)| ticks.saturating_sub(start.0.get(pid).copied().unwrap_or(0))).sum();
-    ticks as f64 / TICKS_PER_SECOND
+    delta(&start.ticks, &end.ticks) as f64 / TICKS_PER_SECOND
 }
 
-/// CPU seconds of this process (the load generator) so far.
-pub fn own_cpu_seconds() -> f64 {
-    cpu_ticks(std::process::id()).unwrap_or(0) as f64 / TICKS_PER_SECOND
+/// Seconds threads spent runnable but not running between two snapshots:
+/// time lost to other processes competing for the same cores.
+pub fn runqueue_wait_seconds_between(start: &CpuSnapshot, end: &CpuSnapshot) -> f64 {
+    delta(&start.waiting_ns, &end.waiting_ns) as f64 / 1e9
+}
+
+fn delta(start: &HashMap<u32, u64>, end: &HashMap<u32, u64>) -> u64 {
+    end.iter().map(|(id, value)| value.saturating_sub(start.get(id).copied().unwrap_or(0))).sum()
+}
+
+/// This process (the load generator).
+pub fn own() -> Watched {
+    Watched { pid: std::process::id(), with_children: false }
 }
 
 /// The pid of the process listening on TCP `port` (IPv4 or IPv6), found
@@ -150,7 +181,9 @@ mod tests {
         assert!(busy > 0);
         assert!(me.rss() > 1024 * 1024, "a test binary is resident for more than 1 MiB");
         assert!(me.peak_rss().unwrap_or(0) >= me.rss() / 2);
-        assert!(me.cpu().0.contains_key(&std::process::id()));
+        let snapshot = me.cpu();
+        assert!(snapshot.ticks.contains_key(&std::process::id()));
+        assert!(snapshot.waiting_ns.contains_key(&std::process::id()), "the main thread has a schedstat");
     }
 
     #[test]

@@ -70,7 +70,11 @@ pub struct PhaseRow {
     pub server_vm_hwm_bytes: Option<u64>,
     /// Server resident memory added per queued message (produce phase, Wharf).
     pub rss_per_queued_message_bytes: Option<f64>,
+    /// Seconds the server's threads (PostgreSQL: processes) were runnable
+    /// but waited for a core: time lost to everything else on the machine.
+    pub server_runqueue_wait_s: Option<f64>,
     pub bench_cpu_s: f64,
+    pub bench_runqueue_wait_s: f64,
     pub error: Option<String>,
 }
 
@@ -140,12 +144,13 @@ fn optional<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |value| value.to_string())
 }
 
-/// The human table: one line per row, then the ratios.
+/// The human table: one line per row, then the ratios. "wait" columns are
+/// seconds runnable but waiting for a core (the machine is shared).
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<4} {:<6} {:<8} {:>9} {:>11} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>9} {:>8}",
+        "{:<4} {:<6} {:<8} {:>9} {:>11} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8}",
         "wl",
         "target",
         "phase",
@@ -158,8 +163,10 @@ pub fn table(report: &Report) -> String {
         "dup",
         "lost",
         "srv cpu(s)",
+        "srv wait",
         "srv rss",
-        "bench s"
+        "bench s",
+        "b. wait"
     );
     for row in &report.results {
         let delivery = row.delivery_latency.as_ref().map_or_else(
@@ -172,7 +179,7 @@ pub fn table(report: &Report) -> String {
         let rss = optional(row.server_rss_peak_bytes.map(|bytes| format!("{}MiB", bytes / (1024 * 1024))));
         let _ = writeln!(
             out,
-            "{:<4} {:<6} {:<8} {:>9} {:>11.0} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>9} {:>8.1}",
+            "{:<4} {:<6} {:<8} {:>9} {:>11.0} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>8} {:>9} {:>8.1} {:>8.1}",
             row.workload,
             row.target,
             row.phase,
@@ -185,8 +192,10 @@ pub fn table(report: &Report) -> String {
             row.duplicates,
             row.losses,
             cpu,
+            optional(row.server_runqueue_wait_s.map(|wait| format!("{wait:.1}"))),
             rss,
-            row.bench_cpu_s
+            row.bench_cpu_s,
+            row.bench_runqueue_wait_s
         );
         if let Some(per_message) = row.rss_per_queued_message_bytes {
             let _ = writeln!(out, "     server memory per queued message: {per_message:.0} bytes");
