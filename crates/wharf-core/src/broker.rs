@@ -137,6 +137,16 @@ pub trait Broker: Send + Sync + 'static {
     ) -> WharfResult<Subscription>;
     async fn delete_subscription(&self, account: AccountId, id: SubscriptionId) -> WharfResult<Subscription>;
 
+    // ---- long polling ----
+
+    /// Waits up to `max_wait_ms` for a sign that messages may have become
+    /// deliverable on the queue (a push or a requeue). Returns `false` at
+    /// once if the backend has no such signal; callers then poll. A `true`
+    /// return is only a hint: the caller pulls again to find out.
+    async fn wait_for_messages(&self, _queue: QueueId, _max_wait_ms: u64) -> bool {
+        false
+    }
+
     // ---- housekeeping ----
 
     /// Runs due background work now (lease expiry, delays, retention);

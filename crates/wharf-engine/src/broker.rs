@@ -189,6 +189,12 @@ impl Broker for Engine {
         self.remove_subscription(account, id)
     }
 
+    async fn wait_for_messages(&self, queue: QueueId, max_wait_ms: u64) -> bool {
+        let signal = self.arrival_signal(queue);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(max_wait_ms), signal.notified()).await;
+        true
+    }
+
     async fn tick(&self) -> WharfResult<()> {
         self.sweep().await.map(|_| ())
     }

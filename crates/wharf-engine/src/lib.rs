@@ -71,6 +71,8 @@ pub struct Engine {
     recovery: RecoveryReport,
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     last_compaction: Mutex<Option<std::time::Instant>>,
+    /// Wakes long-polling pulls when a queue gets deliverable messages.
+    arrivals: Mutex<std::collections::HashMap<wharf_core::QueueId, Arc<tokio::sync::Notify>>>,
     /// Held open for the engine's life: the data directory's lock.
     _directory_lock: std::fs::File,
 }
@@ -145,6 +147,7 @@ impl Engine {
             recovery: recovered.report,
             sweeper: Mutex::new(None),
             last_compaction: Mutex::new(None),
+            arrivals: Mutex::new(std::collections::HashMap::new()),
             _directory_lock: directory_lock,
         })
     }
@@ -194,6 +197,18 @@ impl Engine {
             state.apply(record, body, now_ms);
         }
         Ok(lsn)
+    }
+
+    /// The signal long-polling pulls of a queue wait on.
+    pub(crate) fn arrival_signal(&self, queue: wharf_core::QueueId) -> Arc<tokio::sync::Notify> {
+        Arc::clone(lock(&self.arrivals).entry(queue).or_default())
+    }
+
+    /// Wakes whoever long-polls the queue; cheap when nobody does.
+    pub(crate) fn announce_arrivals(&self, queue: wharf_core::QueueId) {
+        if let Some(signal) = lock(&self.arrivals).get(&queue) {
+            signal.notify_waiters();
+        }
     }
 
     /// Fails a write early once the log is poisoned, before touching state.

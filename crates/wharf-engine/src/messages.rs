@@ -59,6 +59,9 @@ impl Engine {
             let lsn = self.commit(&mut state, &records, now_ms)?;
             (lsn, metrics_of(&state, queue))
         };
+        // A pull woken now answers after its own delivery record is durable,
+        // which comes after this push's records in the log.
+        self.announce_arrivals(queue);
         self.log.wait_durable(lsn).await?;
         Ok(metrics)
     }
@@ -151,6 +154,9 @@ impl Engine {
                 Some(self.commit(&mut state, &records, now_ms)?)
             }
         };
+        if outcome.retry_count > 0 {
+            self.announce_arrivals(queue);
+        }
         if let Some(lsn) = lsn {
             self.log.wait_durable(lsn).await?;
         }

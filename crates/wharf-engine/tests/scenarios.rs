@@ -233,3 +233,25 @@ async fn retention_and_delays_hold_across_restarts() {
     engine.tick().await.expect("tick");
     assert_eq!(engine.metrics(account, queue).await.expect("metrics").backlog_count, 0, "retention deadline kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_wakes_a_long_polling_pull() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = std::sync::Arc::new(open(dir.path(), &clock));
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "woken", &pull_consumer(3, None)).await;
+    // The waiter's own time-out is a minute: only a wake-up ends it sooner.
+    let waiter = {
+        let engine = std::sync::Arc::clone(&engine);
+        tokio::spawn(async move { engine.wait_for_messages(queue, 60_000).await })
+    };
+    // Push until the waiter is woken, in case the first push came before it waited.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !waiter.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "a push did not wake the long-polling pull");
+        engine.push(account, queue, vec![text("wake up")]).await.expect("push");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(waiter.await.expect("waiter"), "the engine has an arrival signal");
+}

@@ -32,8 +32,9 @@ pub async fn push_batch(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success
     ok(metrics_result(&metrics))
 }
 
-/// Pulls once; with `wait_time_ms` (a Wharf extension) pulls again every
-/// [`LONG_POLL_INTERVAL`] until a message arrives or the wait is over.
+/// Pulls once; with `wait_time_ms` (a Wharf extension) pulls again whenever
+/// the backend signals an arrival, at least every [`LONG_POLL_INTERVAL`],
+/// until a message arrives or the wait is over.
 pub async fn pull(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let body: PullBody = cx.json()?;
     let wait = Duration::from_millis(body.wait_ms()?);
@@ -48,7 +49,13 @@ pub async fn pull(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
         if !result.messages.is_empty() || now >= deadline {
             break result;
         }
-        tokio::time::sleep(LONG_POLL_INTERVAL.min(deadline - now)).await;
+        // Wake on the backend's arrival signal when it has one; the interval
+        // still bounds the wait, for arrivals the signal cannot see (a delay
+        // running out) and for one missed between the pull and the wait.
+        let wait = LONG_POLL_INTERVAL.min(deadline - now);
+        if !cx.broker.wait_for_messages(queue, wait.as_millis() as u64).await {
+            tokio::time::sleep(wait).await;
+        }
     };
     Ok(Success::encoded(render::pull_result_size(&result), |out| render::write_pull_result(out, &result)))
 }
