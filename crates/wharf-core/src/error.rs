@@ -105,6 +105,14 @@ pub enum WharfError {
     #[error("multiple subscriptions on same resource not supported")]
     SubscriptionExists,
 
+    // --- accounts and tokens ---
+    #[error("token not found")]
+    TokenNotFound,
+    #[error("this is the account's last write token: create another write token before revoking it")]
+    LastWriteToken,
+    #[error("an account with this id already exists")]
+    AccountExists,
+
     // --- server side ---
     #[error("storage failed and the server accepts no more writes until it is restarted: {detail}")]
     StorageFailed { detail: String },
@@ -152,6 +160,9 @@ impl WharfError {
             SubscriptionNotFound => (11012, 404),
             SubscriptionDestinationMissing => (11013, 404),
             SubscriptionExists => (11014, 405),
+            TokenNotFound => (11021, 404),
+            LastWriteToken => (11022, 409),
+            AccountExists => (11023, 409),
             StorageFailed { .. } => (15001, 503),
             StorageFull => (15002, 507),
             BackendUnavailable { .. } => (15003, 503),
@@ -222,6 +233,9 @@ pub fn catalogue() -> Vec<WharfError> {
         SubscriptionNotFound,
         SubscriptionDestinationMissing,
         SubscriptionExists,
+        TokenNotFound,
+        LastWriteToken,
+        AccountExists,
         StorageFailed { detail: text() },
         StorageFull,
         BackendUnavailable { detail: text() },

@@ -111,7 +111,8 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, RouteError> {
     match segments.as_slice() {
         ["user", "tokens", "verify"] => only(method, &[Method::GET], Route::VerifyToken),
         ["user", "tokens"] => {
-            let endpoint = pick(method, vec![(Method::GET, Endpoint::ListTokens), (Method::POST, Endpoint::CreateToken)])?;
+            let endpoint =
+                pick(method, vec![(Method::GET, Endpoint::ListTokens), (Method::POST, Endpoint::CreateToken)])?;
             Ok(Route::Caller { endpoint })
         }
         ["user", "tokens", token] if !token.is_empty() => {

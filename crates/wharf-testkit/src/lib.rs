@@ -64,6 +64,10 @@ macro_rules! api_conformance_suite {
             access::garbage_requests_get_envelopes,
             subscriptions::subscription_lifecycle,
             subscriptions::subscription_list_pages_orders_and_filters,
+            admin::read_token_reads_and_revoked_token_is_refused,
+            admin::token_lists_never_show_secrets,
+            admin::last_write_token_is_kept,
+            admin::only_the_operator_creates_accounts,
         );
     };
 }

@@ -98,7 +98,8 @@ impl TestServer {
         broker.ensure_account(&account, &token).await.expect("account is created");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
-        let router = wharf_http::router(broker.clone(), limits.clone());
+        // The first account is the operator, as with `wharf serve`.
+        let router = wharf_http::router(broker.clone(), limits.clone(), account.id);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(wharf_http::serve(listener, router, async move {
             let _ = stopped.await;
@@ -132,6 +133,11 @@ impl TestServer {
     pub async fn advance(&self, ms: u64) {
         self.clock.advance_ms(ms);
         self.broker.tick().await.expect("tick");
+    }
+
+    /// URL of a path outside any account: `/client/v4{path}`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/client/v4{}", self.base, path)
     }
 
     /// URL of a path under this account: `/client/v4/accounts/{id}{path}`.

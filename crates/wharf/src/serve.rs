@@ -71,7 +71,8 @@ pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
     tracing::info!(%address, account = %account, backend = ?config.backend, "serving");
     announce(&format!("wharf listening on http://{address}"));
 
-    let router = wharf_http::router(Arc::clone(&broker), config.limits.clone());
+    // The bootstrapped account is the operator: only its tokens may create accounts.
+    let router = wharf_http::router(Arc::clone(&broker), config.limits.clone(), account);
     let served = wharf_http::serve(listener, router, shutdown).await;
     tracing::info!("stopped accepting requests; shutting the backend down");
     let closed = broker.shutdown().await;
@@ -87,15 +88,17 @@ fn announce(line: &str) {
     let _ = stdout.flush();
 }
 
-/// Makes sure the account exists. Without a configured id, an existing
-/// account is reused, so restarts never create a second one. The admin
-/// token is printed only when Wharf generated it, and only once.
+/// Makes sure the account exists. Without a configured id, the oldest
+/// existing account is reused, so restarts never create a second one and
+/// the operator stays the same once `POST /accounts` has added others
+/// (backends list accounts in their own order). The admin token is printed
+/// only when Wharf generated it, and only once.
 async fn bootstrap_account(broker: &dyn Broker, config: &ServeConfig) -> Result<AccountId, Fatal> {
     let storage = |error: wharf_core::WharfError| Fatal::runtime(format!("cannot set up the account: {error}"));
     let existing = broker.list_accounts().await.map_err(storage)?;
     let id = match config.account_id {
         Some(id) => id,
-        None => match existing.first() {
+        None => match existing.iter().min_by_key(|account| (account.created_on_ms, account.id)) {
             Some(account) => return Ok(account.id),
             None => AccountId::random(),
         },

@@ -3,6 +3,7 @@
 //! turns every case into a test of the backend it is given.
 
 pub mod access;
+pub mod admin;
 pub mod consumers;
 pub mod delivery;
 pub mod messages;
