@@ -159,12 +159,8 @@ def test_put_creates_a_missing_consumer_with_that_id(client, account_id, new_que
     assert [c.consumer_id for c in listed] == [wanted_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=cloudflare.BadRequestError,
-    reason="known bug: integral floats refused, see test_queues.INTEGRAL_FLOATS_BUG",
-)
 def test_consumer_settings_read_from_the_sdk_can_be_sent_back(client, account_id, pull_queue):
+    """The SDK's models hold every number as a float; sending them back must work."""
     queue, consumer = pull_queue("roundtrip")
     settings = consumer.settings.to_dict()  # floats: {"batch_size": 5.0, ...}
     settings["max_retries"] = 7.0

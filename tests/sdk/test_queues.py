@@ -181,16 +181,9 @@ def test_unknown_and_malformed_queue_ids(client, account_id):
     api_error(excinfo, cloudflare.BadRequestError, 400, 10107)
 
 
-# The SDK's models type every number as float, so settings read back from the
-# SDK and sent again are `0.0`, `345600.0`: JSON numbers Cloudflare accepts.
-INTEGRAL_FLOATS_BUG = (
-    "known bug: wharf-http deserializes integer fields as u32/u64 and refuses integral JSON floats "
-    "such as 5.0 with 10207; strict, so the fix turns this into a failure until the mark is removed"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=cloudflare.BadRequestError, reason=INTEGRAL_FLOATS_BUG)
 def test_settings_read_from_the_sdk_can_be_sent_back(client, account_id, new_queue):
+    """The SDK's models type every number as float, so settings read back and
+    sent again are `0.0`, `345600.0`: JSON numbers Cloudflare accepts."""
     queue = new_queue("roundtrip")
     settings = client.queues.get(queue.queue_id, account_id=account_id).settings.to_dict()
     settings["delivery_delay"] = 3.0
