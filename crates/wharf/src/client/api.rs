@@ -38,6 +38,8 @@ impl fmt::Display for ClientError {
 
 pub struct ApiClient {
     http: reqwest::Client,
+    /// `http://host:port/client/v4`
+    api_base: String,
     account_base: String,
     token: String,
 }
@@ -51,6 +53,7 @@ impl ApiClient {
             .map_err(|error| ClientError::Transport(format!("cannot build the http client: {error}")))?;
         Ok(Self {
             http,
+            api_base: settings.api_base.clone(),
             account_base: format!("{}/accounts/{}", settings.api_base, settings.account_id),
             token: settings.token.clone(),
         })
@@ -59,7 +62,16 @@ impl ApiClient {
     /// A request to `/accounts/{id}{path}`; returns the whole success
     /// envelope (callers take `result` or `result_info`).
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
-        let url = format!("{}{path}", self.account_base);
+        self.send(method, format!("{}{path}", self.account_base), body).await
+    }
+
+    /// A request to `/client/v4{path}`, outside the account prefix (token
+    /// and account administration); returns the whole success envelope.
+    pub async fn call_root(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
+        self.send(method, format!("{}{path}", self.api_base), body).await
+    }
+
+    async fn send(&self, method: Method, url: String, body: Option<&Value>) -> Result<Value, ClientError> {
         let mut request = self.http.request(method.clone(), &url).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(body);

@@ -53,22 +53,39 @@ pub struct Settings {
 
 impl Connection {
     pub fn resolve(&self) -> Result<Settings, ClientError> {
+        self.resolve_with(true)
+    }
+
+    /// For commands on the token's own account (token and account
+    /// administration): the account id may be absent, and is then empty.
+    pub fn resolve_without_account(&self) -> Result<Settings, ClientError> {
+        self.resolve_with(false)
+    }
+
+    fn resolve_with(&self, account_required: bool) -> Result<Settings, ClientError> {
         let file = match self.config_path() {
             Some((path, explicit)) => load(&path, explicit)?,
             None => ClientFile::default(),
         };
         let url = self.url.clone().or(file.url).unwrap_or_else(|| DEFAULT_URL.to_string());
-        let account_id = self.account_id.clone().or(file.account_id).ok_or_else(|| {
-            ClientError::Usage(
-                "no account id: pass --account-id, set WHARF_ACCOUNT_ID or add account_id to the client config".into(),
-            )
-        })?;
+        let account_id = match self.account_id.clone().or(file.account_id) {
+            Some(id) => id,
+            None if !account_required => String::new(),
+            None => {
+                return Err(ClientError::Usage(
+                    "no account id: pass --account-id, set WHARF_ACCOUNT_ID or add account_id to the client config"
+                        .into(),
+                ))
+            }
+        };
         let token = self.token.clone().or(file.token).ok_or_else(|| {
             ClientError::Usage(
                 "no API token: pass --token, set WHARF_API_TOKEN or add token to the client config".into(),
             )
         })?;
-        if account_id.len() != 32 || !account_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let well_formed = account_id.len() == 32 && account_id.bytes().all(|b| b.is_ascii_hexdigit());
+        let absent_and_optional = account_id.is_empty() && !account_required;
+        if !well_formed && !absent_and_optional {
             return Err(ClientError::Usage(format!("account id must be 32 hex characters, got {account_id:?}")));
         }
         Ok(Settings { api_base: api_base(&url)?, account_id: account_id.to_ascii_lowercase(), token })

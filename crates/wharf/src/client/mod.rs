@@ -1,10 +1,11 @@
 //! `wharf` as a client of a running server: queue and consumer admin, send,
-//! pull, ack, purge, pause/resume and metrics over the v4 REST API, the same
+//! pull, ack, purge, pause/resume, metrics, tokens and accounts over the v4 REST API, the same
 //! API every other Cloudflare Queues client uses.
 //!
 //! Exit codes scripts can rely on: 0 success, 1 the API (or the connection)
 //! failed, 2 bad usage or configuration (clap's own usage errors are 2 too).
 
+mod admin;
 mod api;
 mod connection;
 mod messages;
@@ -41,6 +42,12 @@ pub enum ClientCommand {
     Resume(queues::QueueArg),
     /// Backlog count, bytes and oldest message of a queue.
     Metrics(queues::QueueArg),
+    /// Create, list and revoke your account's API tokens.
+    #[command(subcommand)]
+    Tokens(admin::TokensCommand),
+    /// Create accounts (operator only).
+    #[command(subcommand)]
+    Accounts(admin::AccountsCommand),
 }
 
 /// Runs one client command; a failure becomes a [`Fatal`] with exit code 1
@@ -56,6 +63,8 @@ pub async fn run(command: ClientCommand) -> Result<(), Fatal> {
         ClientCommand::Pause(args) => queues::set_paused(args, true).await,
         ClientCommand::Resume(args) => queues::set_paused(args, false).await,
         ClientCommand::Metrics(args) => queues::metrics(args).await,
+        ClientCommand::Tokens(command) => admin::run_tokens(command).await,
+        ClientCommand::Accounts(command) => admin::run_accounts(command).await,
     };
     outcome.map_err(|error| match error {
         ClientError::Usage(message) => Fatal::config(message),
