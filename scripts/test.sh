@@ -3,7 +3,7 @@
 # release build, and the black-box SDK suite against the built binary.
 #
 #   bash scripts/test.sh              # everything, in order
-#   bash scripts/test.sh sdk          # only the named steps (fmt clippy rust build sdk sdk-postgres)
+#   bash scripts/test.sh sdk          # only the named steps (fmt clippy rust build sdk sdk-postgres compat crash)
 #
 # Each step is a block below, marked `# --- step: NAME ---`. To add one (npm
 # compatibility tests under tests/compat, the SDK suite on postgres, …), copy a
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 LOG_DIR="$ROOT/target/test-logs"
 VENV="$ROOT/.venv"
-ALL_STEPS=(fmt clippy rust build sdk sdk-postgres)
+ALL_STEPS=(fmt clippy rust build sdk sdk-postgres compat crash)
 
 if [[ $# -gt 0 ]]; then
   SELECTED=("$@")
@@ -191,5 +191,38 @@ if wanted sdk-postgres; then
     run_sdk_suite sdk-postgres-junit.xml
   dropdb -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$SDK_DATABASE"
   SDK_DATABASE=""
+  step_done
+fi
+
+# --- step: compat (npm cloudflare, wrangler, PyPI onestep-cf-queues against target/release/wharf) ---
+if wanted compat; then
+  step compat "scripts/compat.sh: tests/compat with the clients pinned there (log: target/test-logs/compat.log)"
+  require node "Node.js 20 or newer"
+  require npm "npm (comes with Node.js)"
+  require python3 "CPython 3.9 or newer with the venv module"
+  test -x target/release/wharf || { echo "no target/release/wharf: run the build step first" >&2; exit 1; }
+  set +e
+  WHARF_BIN="$ROOT/target/release/wharf" COMPAT_JUNIT_DIR="$LOG_DIR" bash scripts/compat.sh 2>&1 | tee "$LOG_DIR/compat.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  for report in "$LOG_DIR"/compat-*.xml; do
+    if [[ -f $report ]]; then count_junit_tests "$report"; fi
+  done
+  [[ $status -eq 0 ]] || exit "$status"
+  step_done
+fi
+
+# --- step: crash (SIGKILL the real binary under load, short form) -------------
+# The long form (50 kills) is `python3 tests/crash/crashtest.py --kills 50`.
+if wanted crash; then
+  step crash "tests/crash/crashtest.py --kills 5 against target/release/wharf"
+  require python3 "CPython 3.9 or newer"
+  test -x target/release/wharf || { echo "no target/release/wharf: run the build step first" >&2; exit 1; }
+  set +e
+  python3 tests/crash/crashtest.py --bin target/release/wharf --kills 5 2>&1 | tee "$LOG_DIR/crash.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [[ $status -eq 0 ]]; then TESTS_PASSED=$((TESTS_PASSED + 1)); else TESTS_FAILED=$((TESTS_FAILED + 1)); fi
+  [[ $status -eq 0 ]] || exit "$status"
   step_done
 fi
