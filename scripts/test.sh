@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 LOG_DIR="$ROOT/target/test-logs"
 VENV="$ROOT/.venv"
-ALL_STEPS=(fmt clippy rust build sdk sdk-postgres compat crash)
+ALL_STEPS=(fmt clippy build rust sdk sdk-postgres compat crash)
 
 if [[ $# -gt 0 ]]; then
   SELECTED=("$@")
@@ -145,6 +145,14 @@ if wanted clippy; then
   step_done
 fi
 
+# --- step: build (the release binary the SDK, compat, crash and bench smoke tests drive) ---
+if wanted build; then
+  step build "cargo build --release -p wharf"
+  cargo build --release -p wharf
+  test -x target/release/wharf || { echo "target/release/wharf was not built" >&2; exit 1; }
+  step_done
+fi
+
 # --- step: rust (unit, in-process API, property and postgres tests) ----------
 # The postgres crate's tests use WHARF_TEST_DATABASE_URL, default
 # postgres://postgres@127.0.0.1:5432/test (.ci/run makes sure it is up).
@@ -156,14 +164,6 @@ if wanted rust; then
   set -e
   count_cargo_tests "$LOG_DIR/cargo-test.log"
   [[ $status -eq 0 ]] || exit "$status"
-  step_done
-fi
-
-# --- step: build (the release binary the SDK suite drives) -------------------
-if wanted build; then
-  step build "cargo build --release -p wharf"
-  cargo build --release -p wharf
-  test -x target/release/wharf || { echo "target/release/wharf was not built" >&2; exit 1; }
   step_done
 fi
 
