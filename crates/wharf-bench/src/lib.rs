@@ -43,7 +43,18 @@ pub async fn run(args: BenchArgs) -> BenchResult<Report> {
     let mut results = Vec::new();
     for workload in &workloads {
         for (kind, connection, server) in &targets {
-            results.extend(run_workload(*kind, connection, server.as_ref(), workload, &args).await?);
+            // A target that cannot even set up (server down, bad credentials)
+            // fails its rows, not the other target's.
+            match run_workload(*kind, connection, server.as_ref(), workload, &args).await {
+                Ok(rows) => results.extend(rows),
+                Err(failure) => results.push(PhaseRow {
+                    workload: workload.name.to_owned(),
+                    target: kind.name().to_owned(),
+                    phase: "setup".to_owned(),
+                    error: Some(failure.to_string()),
+                    ..PhaseRow::default()
+                }),
+            }
         }
     }
     let report = Report {

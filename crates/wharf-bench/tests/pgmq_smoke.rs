@@ -47,3 +47,38 @@ async fn pgmq_target_delivers_every_message_once() {
     assert_eq!(written["results"].as_array().map(Vec::len), Some(7));
     assert_eq!(written["results"][0]["target"], "pgmq");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_wharf_fails_its_rows_and_not_the_pgmq_ones() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("http://127.0.0.1:{closed_port}/client/v4");
+    let database_url = database_url();
+    let cli = Cli::parse_from([
+        "wharf-bench",
+        "--url",
+        &url,
+        "--account",
+        "0123456789abcdef0123456789abcdef",
+        "--token",
+        "nope",
+        "--target",
+        "both",
+        "--workload",
+        "w2",
+        "--scale",
+        "0.005",
+        "--connections",
+        "2",
+        "--quiet",
+        "--database-url",
+        &database_url,
+    ]);
+    let report = wharf_bench::run(cli.args).await.expect("the run itself completes");
+    let wharf: Vec<_> = report.results.iter().filter(|row| row.target == "wharf").collect();
+    assert_eq!(wharf.len(), 1, "{wharf:#?}");
+    assert_eq!(wharf[0].phase, "setup");
+    assert!(wharf[0].error.as_deref().is_some_and(|error| error.contains("cannot connect")), "{wharf:#?}");
+    let pgmq: Vec<_> = report.results.iter().filter(|row| row.target == "pgmq").cloned().collect();
+    common::assert_clean(&pgmq, 3);
+    assert!(report.ratios.is_empty());
+}
