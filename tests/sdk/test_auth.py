@@ -55,12 +55,6 @@ def test_missing_and_malformed_credentials(base_url, account_id):
     assert bad_key.status_code == 400 and bad_key.json()["errors"][0]["code"] == 6003
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known bug: wharf sends error_chain beside errors[], Cloudflare (and wrangler's renderError) "
-    "has it inside each errors[i]; strict, so the fix turns this into a failure until the mark is removed",
-)
 def test_error_chain_is_inside_the_error(base_url, account_id):
     path = f"{base_url}/accounts/{account_id}/queues"
     body = httpx.get(path, headers={"Authorization": "Basic dXNlcjpwYXNz"}).json()

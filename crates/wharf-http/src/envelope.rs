@@ -117,19 +117,21 @@ impl From<WharfError> for Failure {
     }
 }
 
-/// The failure body of an error, with `error_chain` when the catalogue has one.
+/// The failure body of an error. When the catalogue has a nested cause it
+/// goes inside the error entry (`errors[0].error_chain`), where Cloudflare
+/// puts it and where wrangler's error rendering looks for it.
 pub fn failure_body(error: &WharfError) -> Value {
     let code = error.code();
-    let mut body = json!({
-        "success": false,
-        "errors": [{"code": code.code, "message": error.to_string()}],
-        "messages": [],
-        "result": null,
-    });
-    if let (Some(chained), Some(object)) = (error.chained(), body.as_object_mut()) {
+    let mut entry = json!({"code": code.code, "message": error.to_string()});
+    if let (Some(chained), Some(object)) = (error.chained(), entry.as_object_mut()) {
         object.insert("error_chain".to_string(), json!([{"code": chained.code, "message": chained.message}]));
     }
-    body
+    json!({
+        "success": false,
+        "errors": [entry],
+        "messages": [],
+        "result": null,
+    })
 }
 
 impl IntoResponse for Failure {
@@ -166,9 +168,12 @@ mod tests {
         let body = failure_body(&WharfError::MalformedAuthorizationHeader);
         assert_eq!(body["success"], false);
         assert_eq!(body["errors"][0]["code"], 6003);
-        assert_eq!(body["error_chain"][0]["code"], 6111);
+        assert_eq!(body["errors"][0]["error_chain"][0]["code"], 6111);
+        assert!(body.get("error_chain").is_none(), "the chain belongs inside the error entry");
         assert_eq!(body["result"], Value::Null);
-        assert!(failure_body(&WharfError::QueueNotFound).get("error_chain").is_none());
+        let unchained = failure_body(&WharfError::QueueNotFound);
+        assert!(unchained["errors"][0].get("error_chain").is_none());
+        assert!(unchained.get("error_chain").is_none());
     }
 
     #[test]

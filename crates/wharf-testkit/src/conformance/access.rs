@@ -13,7 +13,7 @@ use super::random_hex;
 use crate::{assert_envelope, TestServer};
 
 fn chain_code(reply: &crate::Reply) -> Option<u64> {
-    reply.body["error_chain"][0]["code"].as_u64()
+    reply.body["errors"][0]["error_chain"][0]["code"].as_u64()
 }
 
 pub async fn credentials_are_checked(server: &TestServer) {
