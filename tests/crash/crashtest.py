@@ -2,11 +2,18 @@
 """Crash test: the real wharf binary under concurrent push / pull / ack / retry
 load, killed with SIGKILL at random moments and restarted, again and again.
 
-After every restart and at the end it checks what Wharf promises:
-  * every message whose push got a 2xx is still queued or was delivered;
+After every restart (before load resumes) and at the end it checks what
+Wharf promises:
+  * every message whose push got a 2xx is still queued or was delivered:
+    after a restart the backlog holds at least every pushed message whose ack
+    got no 2xx, and at most every message that might have been pushed and is
+    not acked; the oldest 100 queued messages (peek, no lease) are never ones
+    whose ack got a 2xx; at the end a drain finds every such message;
   * no message is delivered by a pull sent after an ack of it got a 2xx;
-  * a message's `attempts` never goes down (it rises with every delivery seen);
-  * the server always comes back.
+  * a message's `attempts` never goes down (it rises with every delivery seen,
+    and peek after a restart and the final drain never show less);
+  * the server always comes back (a failed restart is a violation, reported
+    with the summary).
 
 Short form (CI):  python3 tests/crash/crashtest.py --kills 5
 Long form:        python3 tests/crash/crashtest.py --kills 50
@@ -83,10 +90,13 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.pushed = set()          # push answered 2xx
+        self.push_unsure = set()     # push sent, no answer (server killed)
         self.acked = {}              # body -> monotonic time the ack's 2xx arrived
         self.ack_unsure = set()      # ack sent, no answer (server killed)
         self.attempts = {}           # body -> highest attempts seen
         self.deliveries = 0
+        self.redelivered = 0         # deliveries with attempts > 1
+        self.retried = 0             # retries answered 2xx
         self.violations = []
 
     def violation(self, text):
@@ -100,10 +110,13 @@ def producer(port, queue, ledger, name, stop):
         while not stop.is_set():
             bodies = ["%s-%d" % (name, sequence + i) for i in range(random.randint(1, 20))]
             sequence += len(bodies)
+            with ledger.lock:
+                ledger.push_unsure.update(bodies)
             status, _ = client.call("POST", "/queues/%s/messages/batch" % queue,
                                     {"messages": [{"body": b, "content_type": "text"} for b in bodies]})
-            if status == 200:
-                with ledger.lock:
+            with ledger.lock:
+                ledger.push_unsure.difference_update(bodies)
+                if status == 200:
                     ledger.pushed.update(bodies)
     except (OSError, http.client.HTTPException, ValueError):
         pass
@@ -125,6 +138,7 @@ def consumer(port, queue, ledger, stop):
                 body, attempts = message["body"], message["attempts"]
                 with ledger.lock:
                     ledger.deliveries += 1
+                    ledger.redelivered += attempts > 1
                     acked_at = ledger.acked.get(body)
                     previous = ledger.attempts.get(body, 0)
                     ledger.attempts[body] = max(previous, attempts)
@@ -142,16 +156,21 @@ def consumer(port, queue, ledger, stop):
                 continue
             with ledger.lock:
                 ledger.ack_unsure.update(body for body, _ in acks)
-            status, _ = client.call("POST", "/queues/%s/messages/ack" % queue, {
+            status, data = client.call("POST", "/queues/%s/messages/ack" % queue, {
                 "acks": [{"lease_id": lease} for _, lease in acks],
                 "retries": [{"lease_id": lease, "delay_seconds": 0} for lease in retries],
             })
-            if status == 200:
-                now = time.monotonic()
-                with ledger.lock:
-                    for body, _ in acks:
+            now = time.monotonic()
+            # A lease named in `warnings` was not acked (expired, say).
+            warned = set((data.get("result") or {}).get("warnings") or {}) if status == 200 else set()
+            with ledger.lock:
+                for body, lease in acks:
+                    # A definite answer either way settles the ack.
+                    ledger.ack_unsure.discard(body)
+                    if status == 200 and lease not in warned:
                         ledger.acked.setdefault(body, now)
-                        ledger.ack_unsure.discard(body)
+                if status == 200:
+                    ledger.retried += len([lease for lease in retries if lease not in warned])
     except (OSError, http.client.HTTPException, ValueError, KeyError):
         pass
     finally:
@@ -190,16 +209,56 @@ def drain(port, queue, ledger):
                 continue
             idle_since = time.monotonic()
             for message in messages:
-                body = message["body"]
+                body, attempts = message["body"], message["attempts"]
                 acked_at = ledger.acked.get(body)
                 if acked_at is not None and acked_at < sent_at:
                     ledger.violation("%s still queued after its ack succeeded" % body)
+                previous = ledger.attempts.get(body, 0)
+                if attempts <= previous:
+                    ledger.violation("%s attempts went from %d to %d in the drain" % (body, previous, attempts))
                 found.add(body)
             client.call("POST", "/queues/%s/messages/ack" % queue,
                         {"acks": [{"lease_id": m["lease_id"]} for m in messages]})
     finally:
         client.close()
     return found
+
+
+def check_after_restart(port, queue, ledger, round_number):
+    """Checks the queue as recovered, before any load: no lease survives a
+    restart, so every message not acked is in the backlog."""
+    client = Client(port)
+    try:
+        status, data = client.call("GET", "/queues/%s/metrics" % queue)
+        if status != 200:
+            ledger.violation("restart %d: metrics answered %d" % (round_number, status))
+            return
+        backlog = data["result"]["backlog_count"]
+        acked = set(ledger.acked)
+        must_be_there = ledger.pushed - acked - ledger.ack_unsure
+        may_be_there = (ledger.pushed | ledger.push_unsure) - acked
+        if backlog < len(must_be_there):
+            ledger.violation("restart %d: backlog %d < %d messages pushed (2xx) and not acked"
+                             % (round_number, backlog, len(must_be_there)))
+        if backlog > len(may_be_there):
+            ledger.violation("restart %d: backlog %d > %d messages that may have been pushed and are not acked"
+                             % (round_number, backlog, len(may_be_there)))
+        status, data = client.call("POST", "/queues/%s/messages/peek" % queue, {"batch_size": 100})
+        if status != 200:
+            ledger.violation("restart %d: peek answered %d" % (round_number, status))
+            return
+        for message in data["result"]["messages"]:
+            body, attempts = message["body"], message["attempts"]
+            if body in acked:
+                ledger.violation("restart %d: %s queued after its ack succeeded" % (round_number, body))
+            if body not in ledger.pushed and body not in ledger.push_unsure:
+                ledger.violation("restart %d: %s was never pushed" % (round_number, body))
+            previous = ledger.attempts.get(body, 0)
+            if attempts < previous:
+                ledger.violation("restart %d: %s attempts went from %d to %d"
+                                 % (round_number, body, previous, attempts))
+    finally:
+        client.close()
 
 
 def main():
@@ -217,11 +276,13 @@ def main():
 
     ledger = Ledger()
     restart_seconds = []
+    began = time.monotonic()
+    found, came_back = set(), True
     with tempfile.TemporaryDirectory(prefix="wharf-crash-") as data_dir:
         server = Server(args.bin, data_dir)
         server.start()
         queue = setup(server.port)
-        for round_number in range(args.kills):
+        for round_number in range(1, args.kills + 1):
             stop = threading.Event()
             threads = [threading.Thread(target=producer, args=(server.port, queue, ledger, "r%dp%d" % (round_number, p), stop))
                        for p in range(args.producers)]
@@ -235,24 +296,43 @@ def main():
             for thread in threads:
                 thread.join()
             started = time.monotonic()
-            server.start()
+            try:
+                server.start()
+            except (RuntimeError, OSError) as error:
+                ledger.violation("restart %d: the server did not come back: %s" % (round_number, error))
+                came_back = False
+                break
             restart_seconds.append(time.monotonic() - started)
-        found = drain(server.port, queue, ledger)
-        server.kill()
+            try:
+                check_after_restart(server.port, queue, ledger, round_number)
+            except (OSError, http.client.HTTPException, ValueError, KeyError) as error:
+                ledger.violation("restart %d: checking the recovered queue failed: %r" % (round_number, error))
+        if came_back:
+            try:
+                found = drain(server.port, queue, ledger)
+            except (OSError, http.client.HTTPException, ValueError, KeyError) as error:
+                ledger.violation("the final drain failed: %r" % (error,))
+                came_back = False
+        if server.process is not None and server.process.poll() is None:
+            server.kill()
 
-    missing = ledger.pushed - set(ledger.acked) - ledger.ack_unsure - found
+    missing = ledger.pushed - set(ledger.acked) - ledger.ack_unsure - found if came_back else set()
     for body in sorted(missing)[:20]:
         ledger.violation("%s was pushed (2xx) but is neither acked nor queued" % body)
     summary = {
         "seed": seed,
         "kills": args.kills,
+        "restarts_done": len(restart_seconds),
         "pushed_2xx": len(ledger.pushed),
         "acked_2xx": len(ledger.acked),
+        "retried": ledger.retried,
         "deliveries_seen": ledger.deliveries,
+        "redelivered": ledger.redelivered,
         "left_in_queue_at_end": len(found),
         "lost": len(missing),
         "violations": len(ledger.violations),
         "max_restart_seconds": round(max(restart_seconds or [0.0]), 3),
+        "duration_seconds": round(time.monotonic() - began, 1),
     }
     print(json.dumps(summary, indent=2))
     for text in ledger.violations[:50]:
