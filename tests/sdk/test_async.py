@@ -1,4 +1,6 @@
-"""The same API through `AsyncCloudflare`: concurrent producers and pullers."""
+"""The same API through `AsyncCloudflare`: queues #1–#6 and consumers #7–#11
+operation by operation (as the sync suite does), concurrent producers and
+pullers, and errors raised from the async client."""
 
 from __future__ import annotations
 
@@ -7,8 +9,139 @@ import asyncio
 import cloudflare
 import pytest
 
+from async_helpers import AsyncScenario, run_scenario
 from conftest import async_client, unique_name
-from helpers import api_error
+from helpers import HEX32, api_error
+
+DEFAULT_RETENTION = 345_600
+
+
+def test_async_queue_update_edit_delete(base_url, api_token, account_id):
+    async def body(s: AsyncScenario) -> None:
+        queue = await s.new_queue("a-crud")
+        fetched = await s.sdk.queues.get(queue.queue_id, account_id=s.account_id)
+        assert fetched.to_dict() == queue.to_dict()
+
+        updated = await s.sdk.queues.update(
+            queue.queue_id,
+            account_id=s.account_id,
+            queue_name=queue.queue_name,
+            settings={"delivery_delay": 5, "message_retention_period": 3600},
+        )
+        assert (updated.settings.delivery_delay, updated.settings.message_retention_period) == (5, 3600)
+        # PUT replaces: settings left out go back to their defaults.
+        replaced = await s.sdk.queues.update(queue.queue_id, account_id=s.account_id, queue_name=queue.queue_name)
+        assert replaced.settings.delivery_delay == 0
+        assert replaced.settings.message_retention_period == DEFAULT_RETENTION
+
+        # PATCH merges: the delay survives a pause, and a rename keeps the id.
+        await s.sdk.queues.edit(queue.queue_id, account_id=s.account_id, settings={"delivery_delay": 7})
+        paused = await s.sdk.queues.edit(queue.queue_id, account_id=s.account_id, settings={"delivery_paused": True})
+        assert paused.settings.delivery_paused is True and paused.settings.delivery_delay == 7
+        new_name = unique_name("a-renamed")
+        renamed = await s.sdk.queues.edit(queue.queue_id, account_id=s.account_id, queue_name=new_name)
+        assert renamed.queue_name == new_name and renamed.queue_id == queue.queue_id
+        assert renamed.settings.delivery_paused is True
+
+        deleted = await s.sdk.queues.delete(queue.queue_id, account_id=s.account_id)
+        assert deleted.success is True and deleted.errors == []
+        with pytest.raises(cloudflare.APIStatusError) as excinfo:
+            await s.sdk.queues.get(queue.queue_id, account_id=s.account_id)
+        api_error(excinfo, cloudflare.NotFoundError, 404, 10104)
+        with pytest.raises(cloudflare.APIStatusError) as excinfo:
+            await s.sdk.queues.delete(queue.queue_id, account_id=s.account_id)
+        api_error(excinfo, cloudflare.NotFoundError, 404, 10104)
+
+    run_scenario(base_url, api_token, account_id, body)
+
+
+def test_async_queue_list_filters_and_pages(base_url, api_token, account_id):
+    async def body(s: AsyncScenario) -> None:
+        created = [await s.new_queue("a-page") for _ in range(5)]
+        created_ids = {queue.queue_id for queue in created}
+
+        # The SDK's async pager (a SinglePage) must stop after its one page.
+        listed = []
+        async for queue in s.sdk.queues.list(account_id=s.account_id):
+            listed.append(queue.queue_id)
+            assert len(listed) < 10_000, "pagination did not terminate"
+        assert created_ids <= set(listed) and len(listed) == len(set(listed))
+
+        first, second = created[0], created[1]
+        by_name = s.sdk.queues.list(account_id=s.account_id, extra_query={"name": [first.queue_name, second.queue_name]})
+        assert sorted([q.queue_id async for q in by_name]) == sorted([first.queue_id, second.queue_id])
+        missing = s.sdk.queues.list(account_id=s.account_id, extra_query={"name": unique_name("absent")})
+        assert [q async for q in missing] == []
+
+        # page / per_page: every queue exactly once, then an empty page.
+        path = f"/accounts/{s.account_id}/queues"
+        seen: list[str] = []
+        total = None
+        for page in range(1, 1000):
+            envelope = await s.envelope_get(path, {"page": page, "per_page": 2})
+            info = envelope["result_info"]
+            assert info["page"] == page and info["per_page"] == 2
+            assert info["count"] == len(envelope["result"]) <= 2
+            total = info["total_count"] if total is None else total
+            assert info["total_count"] == total and info["total_pages"] == (total + 1) // 2
+            seen.extend(queue["queue_id"] for queue in envelope["result"])
+            if page * 2 >= total:
+                break
+        assert len(seen) == total == len(set(seen))
+        assert created_ids <= set(seen)
+        beyond = await s.envelope_get(path, {"page": total // 2 + 2, "per_page": 2})
+        assert beyond["result"] == [] and beyond["result_info"]["count"] == 0
+
+    run_scenario(base_url, api_token, account_id, body)
+
+
+def test_async_consumer_list_get_update_delete(base_url, api_token, account_id):
+    async def body(s: AsyncScenario) -> None:
+        queue, consumer = await s.pull_queue("a-cons", settings={"batch_size": 10, "max_retries": 3})
+        assert HEX32.match(consumer.consumer_id) and consumer.type == "http_pull"
+        listed = [c.consumer_id async for c in s.sdk.queues.consumers.list(queue.queue_id, account_id=s.account_id)]
+        assert listed == [consumer.consumer_id]
+        fetched = await s.sdk.queues.consumers.get(
+            consumer.consumer_id, account_id=s.account_id, queue_id=queue.queue_id
+        )
+        assert fetched.to_dict() == consumer.to_dict()
+
+        updated = await s.sdk.queues.consumers.update(
+            consumer.consumer_id,
+            account_id=s.account_id,
+            queue_id=queue.queue_id,
+            type="http_pull",
+            settings={"batch_size": 7, "max_retries": 4},
+        )
+        assert updated.consumer_id == consumer.consumer_id
+        assert (updated.settings.batch_size, updated.settings.max_retries) == (7, 4)
+        again = await s.sdk.queues.consumers.get(consumer.consumer_id, account_id=s.account_id, queue_id=queue.queue_id)
+        assert again.settings.to_dict() == updated.settings.to_dict()
+
+        # One consumer per queue, from the async client too.
+        with pytest.raises(cloudflare.APIStatusError) as excinfo:
+            await s.sdk.queues.consumers.create(
+                queue.queue_id, account_id=s.account_id, type="worker", script_name="w"
+            )
+        api_error(excinfo, cloudflare.ConflictError, 409, 11004)
+
+        deleted = await s.sdk.queues.consumers.delete(
+            consumer.consumer_id, account_id=s.account_id, queue_id=queue.queue_id
+        )
+        assert deleted.success is True
+        assert [c async for c in s.sdk.queues.consumers.list(queue.queue_id, account_id=s.account_id)] == []
+        with pytest.raises(cloudflare.APIStatusError) as excinfo:
+            await s.sdk.queues.consumers.get(consumer.consumer_id, account_id=s.account_id, queue_id=queue.queue_id)
+        api_error(excinfo, cloudflare.NotFoundError, 404, 11006)
+
+        # PUT creates a missing consumer with the id it names (wrangler deploy).
+        wanted_id = "c0ffee" + "1" * 26
+        worker = await s.sdk.queues.consumers.update(
+            wanted_id, account_id=s.account_id, queue_id=queue.queue_id, type="worker", script_name="deployer"
+        )
+        assert worker.consumer_id == wanted_id and worker.script_name == "deployer"
+
+    run_scenario(base_url, api_token, account_id, body)
 
 
 async def concurrent_flow(base_url: str, api_token: str, account_id: str) -> None:
