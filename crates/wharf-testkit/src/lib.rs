@@ -15,10 +15,11 @@
 pub mod conformance;
 mod server;
 
-pub use server::{assert_envelope, Reply, TestServer, START_MS};
+pub use server::{assert_envelope, Backend, Reply, TestServer, START_MS};
 
 /// Expands to one `#[tokio::test]` per conformance case, each on a fresh
-/// backend from `$factory` (`fn(ManualClock) -> impl Future<Output = Arc<dyn Broker>>`).
+/// backend from `$factory` (`fn(ManualClock) -> impl Future<Output = B>`, where
+/// `B` is an `Arc<dyn Broker>` or a [`Backend`] holding what must outlive it).
 #[macro_export]
 macro_rules! api_conformance_suite {
     ($factory:path) => {

@@ -1,5 +1,6 @@
 //! The in-process server and a small client for tests.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -12,6 +13,27 @@ use wharf_core::{AccountId, Broker, Limits, ManualClock};
 
 /// Where the manual clock starts: 2023-11-14T22:13:20Z.
 pub const START_MS: u64 = 1_700_000_000_000;
+
+/// What a conformance factory builds: the broker, and anything that must
+/// outlive it (an embedded engine's temporary directory), dropped only after
+/// the broker has shut down so a test leaves nothing on disk.
+pub struct Backend {
+    pub broker: Arc<dyn Broker>,
+    keep_alive: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Backend {
+    /// `broker`, with `guard` kept until the server has stopped.
+    pub fn with_guard(broker: Arc<dyn Broker>, guard: impl Any + Send + Sync) -> Self {
+        Self { broker, keep_alive: Some(Box::new(guard)) }
+    }
+}
+
+impl From<Arc<dyn Broker>> for Backend {
+    fn from(broker: Arc<dyn Broker>) -> Self {
+        Self { broker, keep_alive: None }
+    }
+}
 
 /// A running server: the real router over `broker`, on an ephemeral port.
 pub struct TestServer {
@@ -27,6 +49,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Dropped after the backend shuts down (see [`Backend`]).
+    keep_alive: Option<Box<dyn Any + Send + Sync>>,
 }
 
 /// An answer: status, headers and the JSON body (checked to be a v4 envelope
@@ -81,14 +105,18 @@ pub fn assert_envelope(body: &Value) {
 
 impl TestServer {
     /// Builds a backend with `factory` on a fresh manual clock and serves it.
-    pub async fn start_with<F, Fut>(factory: F) -> TestServer
+    /// The factory returns an `Arc<dyn Broker>` or a [`Backend`].
+    pub async fn start_with<F, Fut, B>(factory: F) -> TestServer
     where
         F: FnOnce(ManualClock) -> Fut,
-        Fut: Future<Output = Arc<dyn Broker>>,
+        Fut: Future<Output = B>,
+        B: Into<Backend>,
     {
         let clock = ManualClock::new(START_MS);
-        let broker = factory(clock.clone()).await;
-        Self::start(broker, clock, Limits::cloudflare()).await
+        let backend: Backend = factory(clock.clone()).await.into();
+        let mut server = Self::start(backend.broker, clock, Limits::cloudflare()).await;
+        server.keep_alive = backend.keep_alive;
+        server
     }
 
     /// Serves `broker` (whose clock is `clock`) with an account and an admin token.
@@ -115,6 +143,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),
             task: Some(task),
+            keep_alive: None,
         }
     }
 
@@ -127,6 +156,7 @@ impl TestServer {
             task.await.expect("server task").expect("server ends cleanly");
         }
         self.broker.shutdown().await.expect("backend shuts down");
+        drop(self.keep_alive.take());
     }
 
     /// Moves time forward and runs the backend's due work.

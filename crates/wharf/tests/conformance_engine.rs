@@ -4,14 +4,19 @@ use std::sync::Arc;
 
 use wharf_core::{Broker, Limits, ManualClock};
 use wharf_engine::{Engine, EngineConfig};
+use wharf_testkit::Backend;
 
 /// A fresh engine in its own directory under Cargo's test scratch space.
+/// The directory lives as long as the test server and is removed after the
+/// engine shuts down, so a run leaves no segments behind.
 /// The engine's own sweeper runs too; on a manual clock it only finds work
 /// after a test advances time, as `tick` does.
-async fn engine(clock: ManualClock) -> Arc<dyn Broker> {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("scratch directory").keep();
-    let config = EngineConfig { data_dir: dir, limits: Limits::cloudflare(), clock: Arc::new(clock) };
-    Engine::open(config).await.expect("engine opens")
+async fn engine(clock: ManualClock) -> Backend {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("scratch directory");
+    let config =
+        EngineConfig { data_dir: dir.path().to_path_buf(), limits: Limits::cloudflare(), clock: Arc::new(clock) };
+    let engine: Arc<dyn Broker> = Engine::open(config).await.expect("engine opens");
+    Backend::with_guard(engine, dir)
 }
 
 wharf_testkit::api_conformance_suite!(engine);
