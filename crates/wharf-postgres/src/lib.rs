@@ -62,16 +62,17 @@ pub struct PostgresBroker {
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-/// What `wharf serve --backend postgres --database-url URL` calls: the
-/// default pool size, tables in the connection's default schema.
+/// What `wharf serve --backend postgres --database-url URL` calls: at most
+/// `pool_size` connections, tables in the connection's default schema.
 pub async fn open_from_url(
     database_url: &str,
+    pool_size: usize,
     limits: Limits,
     clock: Arc<dyn Clock>,
 ) -> WharfResult<Arc<PostgresBroker>> {
     PostgresBroker::connect(PostgresConfig {
         database_url: database_url.to_string(),
-        pool_size: DEFAULT_POOL_SIZE,
+        pool_size,
         limits,
         clock,
         schema: None,

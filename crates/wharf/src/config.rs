@@ -16,6 +16,7 @@ use crate::Fatal;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_DATA_DIR: &str = "./wharf-data";
 pub const DEFAULT_ACCOUNT_EMAIL: &str = "admin@localhost";
+pub use wharf_postgres::DEFAULT_POOL_SIZE;
 
 /// The config file as written (see `wharf.example.toml`).
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +26,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub backend: Option<BackendKind>,
     pub database_url: Option<String>,
+    pub pool_size: Option<usize>,
     pub account_id: Option<String>,
     pub account_email: Option<String>,
     pub limits: Option<Limits>,
@@ -49,6 +51,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub backend: Option<BackendKind>,
     pub database_url: Option<String>,
+    pub pool_size: Option<usize>,
     pub account_id: Option<String>,
     pub account_email: Option<String>,
 }
@@ -60,6 +63,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub backend: BackendKind,
     pub database_url: Option<String>,
+    /// Most PostgreSQL connections this node opens (`--backend postgres`).
+    pub pool_size: usize,
     /// `None`: reuse the existing account, or create one with a random id.
     pub account_id: Option<AccountId>,
     pub account_email: String,
@@ -83,6 +88,10 @@ impl ServeConfig {
         if account_email.trim().is_empty() {
             return Err(Fatal::config("account email must not be empty"));
         }
+        let pool_size = overrides.pool_size.or(file.pool_size).unwrap_or(DEFAULT_POOL_SIZE);
+        if pool_size == 0 {
+            return Err(Fatal::config("pool size must be at least 1"));
+        }
         let limits = file.limits.unwrap_or_default();
         check_limits(&limits)?;
         Ok(Self {
@@ -90,6 +99,7 @@ impl ServeConfig {
             data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             backend: overrides.backend.or(file.backend).unwrap_or(BackendKind::Engine),
             database_url: overrides.database_url.or(file.database_url),
+            pool_size,
             account_id,
             account_email,
             limits,
@@ -138,6 +148,26 @@ mod tests {
         let config = ServeConfig::resolve(file, Overrides::default()).expect("the example is valid");
         assert_eq!(config.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(config.backend, BackendKind::Engine);
+        assert_eq!(file_pool_size(EXAMPLE), Some(DEFAULT_POOL_SIZE), "the example shows the default pool size");
+        assert_eq!(config.pool_size, DEFAULT_POOL_SIZE);
+    }
+
+    fn file_pool_size(text: &str) -> Option<usize> {
+        FileConfig::parse(text).expect("parses").pool_size
+    }
+
+    #[test]
+    fn pool_size_comes_from_flag_env_or_file() {
+        let resolve = |text: &str, flag: Option<usize>| {
+            let overrides = Overrides { pool_size: flag, ..Overrides::default() };
+            ServeConfig::resolve(FileConfig::parse(text).unwrap(), overrides)
+        };
+        assert_eq!(resolve("", None).unwrap().pool_size, DEFAULT_POOL_SIZE);
+        assert_eq!(resolve("pool_size = 40", None).unwrap().pool_size, 40);
+        assert_eq!(resolve("pool_size = 40", Some(3)).unwrap().pool_size, 3, "the flag (or env) wins");
+        assert!(resolve("pool_size = 0", None).unwrap_err().message.contains("pool size"));
+        assert!(resolve("", Some(0)).unwrap_err().message.contains("pool size"));
+        assert!(FileConfig::parse("pool_size = -1").is_err());
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// PostgreSQL URL for `--backend postgres`.
     #[arg(long, env = "WHARF_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Most PostgreSQL connections this node opens, for `--backend postgres` [default: 16].
+    #[arg(long, env = "WHARF_POOL_SIZE")]
+    pool_size: Option<usize>,
     /// Id (32 hex) of the account to create on first start [default: random].
     #[arg(long, env = "WHARF_ACCOUNT_ID")]
     account_id: Option<String>,
@@ -52,6 +55,7 @@ impl ServeArgs {
             data_dir: self.data_dir,
             backend: self.backend,
             database_url: self.database_url,
+            pool_size: self.pool_size,
             account_id: self.account_id,
             account_email: self.account_email,
         };
