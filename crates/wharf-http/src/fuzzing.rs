@@ -35,7 +35,7 @@ pub fn parse_every_body(body: &[u8]) {
         let _ = pull.wait_ms();
     }
     if let Ok(ack) = parse_json::<AckBody>(body) {
-        let _ = (ack.lease_ids(), ack.retry_requests());
+        let _ = (ack.lease_ids(), ack.retry_requests(&limits));
     }
     if let Ok(size) = parse_json::<BatchSizeBody>(body) {
         let _ = size.batch_size();

@@ -161,18 +161,21 @@ impl MessageBody {
             (ContentType::Text, _) => return Err(invalid("a text message body must be a json string")),
             (_, value) => serde_json::to_vec(&value).map_err(WharfError::internal)?,
         };
-        let delay_seconds = match self.delay_seconds {
-            None => None,
-            Some(delay) => Some(delay_in_range(delay, limits).ok_or_else(|| WharfError::MessageMetadataInvalid {
-                detail: format!("delay_seconds must be between 0 and {}", limits.max_delay_seconds),
-            })?),
-        };
+        let delay_seconds = self.delay_seconds.map(|delay| message_delay(delay, limits)).transpose()?;
         Ok(NewMessage { body, content_type, delay_seconds })
     }
 }
 
 fn delay_in_range(delay: i64, limits: &Limits) -> Option<u32> {
     u32::try_from(delay).ok().filter(|delay| *delay <= limits.max_delay_seconds)
+}
+
+/// The delay of one message or one retry: out of range on either side is
+/// invalid metadata (10203), the same answer for -1 as for too large.
+fn message_delay(delay: i64, limits: &Limits) -> WharfResult<u32> {
+    delay_in_range(delay, limits).ok_or_else(|| WharfError::MessageMetadataInvalid {
+        detail: format!("delay_seconds must be between 0 and {}", limits.max_delay_seconds),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,8 +240,10 @@ pub struct LeaseRef {
 #[derive(Debug, Deserialize)]
 pub struct RetryBody {
     pub lease_id: String,
+    /// Signed so that a negative delay is a range error (10203), as on a
+    /// message, rather than a schema error.
     #[serde(default, deserialize_with = "crate::integral::option")]
-    pub delay_seconds: Option<u32>,
+    pub delay_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,10 +259,14 @@ impl AckBody {
         self.acks.iter().map(|ack| ack.lease_id.clone()).collect()
     }
 
-    pub fn retry_requests(&self) -> Vec<RetryRequest> {
+    /// The retries, each `delay_seconds` checked against the limits.
+    pub fn retry_requests(&self, limits: &Limits) -> WharfResult<Vec<RetryRequest>> {
         self.retries
             .iter()
-            .map(|retry| RetryRequest { lease_id: retry.lease_id.clone(), delay_seconds: retry.delay_seconds })
+            .map(|retry| {
+                let delay_seconds = retry.delay_seconds.map(|delay| message_delay(delay, limits)).transpose()?;
+                Ok(RetryRequest { lease_id: retry.lease_id.clone(), delay_seconds })
+            })
             .collect()
     }
 }
@@ -326,6 +335,20 @@ mod tests {
         assert_eq!(messages[1].delay_seconds, Some(0));
         let bad: BatchBody = parse_json(br#"{"delay_seconds":-1,"messages":[]}"#).unwrap();
         assert!(matches!(bad.into_new_messages(&limits), Err(WharfError::BatchDelayInvalid { .. })));
+    }
+
+    #[test]
+    fn retry_delay_out_of_range_is_invalid_metadata_on_both_sides() {
+        let limits = Limits::cloudflare();
+        for delay in ["-1", "86401", "-9223372036854775808"] {
+            let text = format!(r#"{{"retries":[{{"lease_id":"x","delay_seconds":{delay}}}]}}"#);
+            let body: AckBody = parse_json(text.as_bytes()).unwrap();
+            assert!(matches!(body.retry_requests(&limits), Err(WharfError::MessageMetadataInvalid { .. })), "{delay}");
+        }
+        let body: AckBody =
+            parse_json(br#"{"retries":[{"lease_id":"x","delay_seconds":86400},{"lease_id":"y"}]}"#).unwrap();
+        let retries = body.retry_requests(&limits).unwrap();
+        assert_eq!((retries[0].delay_seconds, retries[1].delay_seconds), (Some(86_400), None));
     }
 
     #[test]

@@ -69,6 +69,7 @@ macro_rules! api_conformance_suite {
             admin::token_lists_never_show_secrets,
             admin::last_write_token_is_kept,
             admin::only_the_operator_creates_accounts,
+            limits::retry_delay_out_of_range_is_invalid_metadata,
         );
     };
 }
