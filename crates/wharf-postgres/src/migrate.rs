@@ -98,3 +98,41 @@ fn lock_key(schema: Option<&str>) -> i64 {
     }
     LOCK_KEY ^ (hash as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migration file that is not listed would never run: every
+    /// `migrations/NNNN_name.sql` must be in `MIGRATIONS` with that version,
+    /// name and text, and the versions must run 1, 2, 3, … without gaps.
+    #[test]
+    fn every_migration_file_is_listed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<(i32, String, String)> = std::fs::read_dir(&dir)
+            .expect("migrations directory")
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+            .map(|path| {
+                let stem = path.file_stem().and_then(|stem| stem.to_str()).expect("utf-8 file name").to_string();
+                let (number, name) = stem.split_once('_').unwrap_or_else(|| panic!("{stem}.sql is not NNNN_name.sql"));
+                let version = number.parse().unwrap_or_else(|_| panic!("{stem}.sql does not start with a number"));
+                (version, name.to_string(), std::fs::read_to_string(&path).expect("readable migration"))
+            })
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no migration files in {}", dir.display());
+        let listed: Vec<(i32, String, String)> = MIGRATIONS
+            .iter()
+            .map(|migration| (migration.version, migration.name.to_string(), migration.sql.to_string()))
+            .collect();
+        let summary = |all: &[(i32, String, String)]| -> Vec<(i32, String)> {
+            all.iter().map(|(version, name, _)| (*version, name.clone())).collect()
+        };
+        assert_eq!(summary(&listed), summary(&files), "MIGRATIONS must list exactly the files, in order");
+        assert_eq!(listed, files, "each listed migration includes its own file");
+        for (position, (version, _, _)) in listed.iter().enumerate() {
+            assert_eq!(*version as usize, position + 1, "versions are 1, 2, 3, … without gaps");
+        }
+    }
+}
