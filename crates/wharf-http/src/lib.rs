@@ -14,6 +14,7 @@ pub mod fuzzing;
 mod handlers;
 mod identity;
 mod integral;
+mod json_out;
 mod render;
 mod requests;
 

@@ -1,10 +1,8 @@
 //! The v4 JSON of Wharf's domain records (reference §4).
 
 use base64::engine::general_purpose::STANDARD;
-use std::borrow::Cow;
 
 use base64::Engine as _;
-use serde::Serialize;
 use serde_json::{json, Value};
 use wharf_core::clock::format_rfc3339_ms;
 use wharf_core::model::{
@@ -86,7 +84,10 @@ pub fn metrics(metrics: &QueueMetrics) -> Value {
 /// `text` bodies as the string they are; everything else base64 (RFC 4648).
 pub fn message_body(message: &MessageView) -> String {
     match message.content_type {
-        ContentType::Text => String::from_utf8_lossy(&message.body).into_owned(),
+        ContentType::Text => match std::str::from_utf8(&message.body) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(&message.body).into_owned(),
+        },
         ContentType::Json | ContentType::Bytes | ContentType::V8 => STANDARD.encode(&message.body),
     }
 }
@@ -116,59 +117,7 @@ pub fn pull_result_size(result: &PullResult) -> usize {
 /// Writes the `result` of a pull straight from the messages: pull is the
 /// hottest answer, and a `Value` tree would copy every body once more.
 pub fn write_pull_result(out: &mut Vec<u8>, result: &PullResult) {
-    #[derive(Serialize)]
-    struct Metadata<'a> {
-        #[serde(rename = "CF-sourceMessageSource")]
-        source: &'a str,
-        #[serde(rename = "CF-Content-Type")]
-        content_type: &'a str,
-    }
-    #[derive(Serialize)]
-    struct Leased<'a> {
-        id: String,
-        body: Cow<'a, str>,
-        timestamp_ms: u64,
-        attempts: u32,
-        lease_id: &'a str,
-        metadata: Metadata<'a>,
-    }
-    #[derive(Serialize)]
-    struct Metrics<'a> {
-        metrics: &'a QueueMetrics,
-    }
-    #[derive(Serialize)]
-    struct Pulled<'a> {
-        message_backlog_count: u64,
-        messages: Vec<Leased<'a>>,
-        metadata: Metrics<'a>,
-    }
-    let messages = result
-        .messages
-        .iter()
-        .map(|message| Leased {
-            id: message.id.to_string(),
-            body: borrowed_body(message),
-            timestamp_ms: message.timestamp_ms,
-            attempts: message.attempts,
-            lease_id: &message.handle,
-            metadata: Metadata { source: MESSAGE_SOURCE, content_type: message.content_type.as_str() },
-        })
-        .collect();
-    let pulled = Pulled {
-        message_backlog_count: result.metrics.backlog_count,
-        messages,
-        metadata: Metrics { metrics: &result.metrics },
-    };
-    // Plain structs of strings and numbers always serialize into a Vec.
-    let _ = serde_json::to_writer(out, &pulled);
-}
-
-/// Like [`message_body`], without copying valid UTF-8 text.
-fn borrowed_body(message: &MessageView) -> Cow<'_, str> {
-    match message.content_type {
-        ContentType::Text => String::from_utf8_lossy(&message.body),
-        ContentType::Json | ContentType::Bytes | ContentType::V8 => Cow::Owned(STANDARD.encode(&message.body)),
-    }
+    crate::json_out::write_pull_result(out, &result.messages, &result.metrics, MESSAGE_SOURCE);
 }
 
 /// A message of peek: the handle is its `ref`.
