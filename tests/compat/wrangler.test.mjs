@@ -36,19 +36,30 @@ after(async () => {
  * (no wrangler config file), pointed at wharf through the environment only.
  */
 function wrangler(...args) {
+  return wranglerWith({}, ...args);
+}
+
+/**
+ * `wrangler(...)` with another HOME/working directory (`home`) or changed
+ * variables (`env`; a variable set to undefined is removed).
+ */
+function wranglerWith(options, ...args) {
+  const cwd = options.home ?? home;
   const env = {
     PATH: process.env.PATH,
-    HOME: home,
-    XDG_CONFIG_HOME: path.join(home, '.config'),
+    HOME: cwd,
+    XDG_CONFIG_HOME: path.join(cwd, '.config'),
     CLOUDFLARE_API_BASE_URL: server.apiBase,
     CLOUDFLARE_API_TOKEN: server.token,
     CLOUDFLARE_ACCOUNT_ID: server.accountId,
     CI: 'true',
     WRANGLER_SEND_METRICS: 'false',
     NO_COLOR: '1',
+    ...options.env,
   };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRANGLER, 'queues', ...args], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [WRANGLER, 'queues', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -124,6 +135,14 @@ describe('wrangler queues', () => {
     assert.ok(run.stdout.includes(dlq), run.stdout);
   });
 
+  test('list --page: both queues on page 1, none on page 2', async () => {
+    const first = await succeeds('list', '--page', '1');
+    assert.ok(first.stdout.includes(name) && first.stdout.includes(dlq), first.stdout);
+    // This server holds only these two queues: far fewer than one page.
+    const second = await succeeds('list', '--page', '2');
+    assert.ok(!second.stdout.includes(name) && !second.stdout.includes(dlq), second.stdout);
+  });
+
   test('info shows the queue', async () => {
     const run = await succeeds('info', name);
     assert.ok(run.stdout.includes(queueId), run.stdout);
@@ -181,6 +200,8 @@ describe('wrangler queues', () => {
 
     const run = await succeeds('consumer', 'list', name);
     assert.ok(run.stdout.includes('my-worker'), run.stdout);
+    const listed = parseJson(await succeeds('consumer', 'list', name, '--json'));
+    assert.deepEqual(listed.map((c) => [c.consumer_id, c.script]), [[consumer.consumer_id, 'my-worker']]);
 
     await fails('consumer', 'remove', name, 'not-a-consumer');
     assert.equal((await state()).consumers.length, 1);
@@ -312,5 +333,33 @@ describe('wrangler queues delete', () => {
 
   test('delete of a missing queue fails', async () => {
     await fails('delete', 'does-not-exist');
+  });
+});
+
+describe('wrangler queues: account discovery and credentials', () => {
+  test('without CLOUDFLARE_ACCOUNT_ID the account comes from /memberships', async () => {
+    // A fresh HOME and working directory: no account id cached by earlier runs.
+    const fresh = await mkdtemp(path.join(tmpdir(), 'wharf-wrangler-noaccount-'));
+    try {
+      const queue = uniqueName('wr-noacct');
+      await server.ok('POST', '/queues', { queue_name: queue });
+      const noAccountId = { home: fresh, env: { CLOUDFLARE_ACCOUNT_ID: undefined } };
+      const listed = await wranglerWith(noAccountId, 'list');
+      assert.equal(listed.code, 0, listed.output);
+      assert.ok(listed.stdout.includes(queue), listed.stdout);
+      const deleted = await wranglerWith(noAccountId, 'delete', queue);
+      assert.equal(deleted.code, 0, deleted.output);
+      assert.equal(await server.queueByName(queue), undefined);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+
+  test('a wrong token fails with the API error and changes nothing', async () => {
+    const queue = uniqueName('wr-badtoken');
+    const run = await wranglerWith({ env: { CLOUDFLARE_API_TOKEN: 'not-a-wharf-token' } }, 'create', queue);
+    assert.notEqual(run.code, 0, run.output);
+    assert.match(run.output, /10000/, 'the v4 error code reaches the user');
+    assert.equal(await server.queueByName(queue), undefined);
   });
 });
