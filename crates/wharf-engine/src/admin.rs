@@ -1,6 +1,7 @@
 //! Metadata operations: accounts, tokens, queues, consumers, subscriptions.
 //! Each one changes the catalog under the state lock and saves it before
-//! returning; if the save fails, the in-memory change is undone.
+//! returning; if the save fails, the in-memory change is undone, and a
+//! failure other than a full disk also puts the engine in the failed state.
 
 use wharf_core::auth::{generate_secret, hash_secret};
 use wharf_core::broker::{IssuedToken, NewSubscription};
@@ -15,6 +16,19 @@ use crate::record::Record;
 use crate::Engine;
 
 impl Engine {
+    /// Saves the catalog. A full disk is a clean refusal that later writes
+    /// retry; any other failure (a failed fsync above all) poisons the engine
+    /// like a failed log fsync: retrying an fsync can report success for
+    /// pages the kernel already dropped, so nothing more is acknowledged
+    /// until a restart recovers from what is really on disk.
+    pub(crate) fn save_catalog(&self, catalog: &Catalog) -> WharfResult<()> {
+        let result = catalog.save_with_faults(&self.data_dir, self.log.faults());
+        if let Err(WharfError::StorageFailed { detail }) = &result {
+            self.log.poison(detail.clone());
+        }
+        result
+    }
+
     /// Runs `change` on the catalog and saves it; restores the previous
     /// catalog if the change or the save fails, so a failed call changes nothing.
     fn change_catalog<T>(&self, change: impl FnOnce(&mut Catalog, u64) -> WharfResult<T>) -> WharfResult<T> {
@@ -22,8 +36,7 @@ impl Engine {
         let mut state = self.state();
         let before = state.catalog.clone();
         let result = change(&mut state.catalog, self.now_ms()).and_then(|value| {
-            self.log.faults().check_space().map_err(|_| WharfError::StorageFull)?;
-            state.catalog.save(&self.data_dir)?;
+            self.save_catalog(&state.catalog)?;
             Ok(value)
         });
         if result.is_err() {
@@ -239,7 +252,7 @@ impl Engine {
             let meta = state.catalog.queue_mut(account, queue)?;
             meta.last_purge_ms = Some(now_ms);
             let view = queue_view(meta);
-            state.catalog.save(&self.data_dir)?;
+            self.save_catalog(&state.catalog)?;
             (lsn, view)
         };
         self.log.wait_durable(lsn).await?;

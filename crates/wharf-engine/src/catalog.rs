@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use wharf_core::model::{Account, Consumer, QueueSettings, Subscription, TokenRecord};
 use wharf_core::{AccountId, QueueId, SubscriptionId, TokenId, WharfError, WharfResult};
 
+use crate::segment::{self, Faults};
+
 pub const CATALOG_FILE: &str = "catalog.json";
 const CATALOG_VERSION: u32 = 1;
 
@@ -76,9 +78,16 @@ impl Catalog {
 
     /// Replaces the catalog on disk atomically and durably.
     pub fn save(&self, dir: &Path) -> WharfResult<()> {
+        self.save_with_faults(dir, &Faults::default())
+    }
+
+    /// [`Catalog::save`] with injectable faults. A full disk is
+    /// `StorageFull`; any other failure (a failed fsync above all) is
+    /// `StorageFailed`, which the engine treats as fatal.
+    pub fn save_with_faults(&self, dir: &Path, faults: &Faults) -> WharfResult<()> {
         let bytes = serde_json::to_vec(self).map_err(WharfError::internal)?;
-        write_atomically(dir, CATALOG_FILE, &bytes).map_err(|error| {
-            if error.raw_os_error() == Some(28) {
+        write_atomically(dir, CATALOG_FILE, &bytes, faults).map_err(|error| {
+            if segment::is_disk_full(&error) {
                 WharfError::StorageFull
             } else {
                 WharfError::StorageFailed { detail: format!("writing catalog: {error}") }
@@ -105,12 +114,20 @@ impl Default for Catalog {
     }
 }
 
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8], faults: &Faults) -> io::Result<()> {
     let temporary = dir.join(format!("{name}.tmp"));
-    let mut file = File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
+    let written = (|| {
+        faults.check_space()?;
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        faults.check_catalog_sync()?;
+        file.sync_all()
+    })();
+    if let Err(error) = written {
+        // The old catalog is untouched; do not leave a half-written copy.
+        let _ = fs::remove_file(&temporary);
+        return Err(error);
+    }
     fs::rename(&temporary, dir.join(name))?;
     File::open(dir)?.sync_all()
 }

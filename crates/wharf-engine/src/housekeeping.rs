@@ -79,7 +79,7 @@ impl Engine {
             last_purge_ms: None,
         };
         state.catalog.queues.insert(id, meta);
-        if let Err(error) = state.catalog.save(&self.data_dir) {
+        if let Err(error) = self.save_catalog(&state.catalog) {
             state.catalog.queues.remove(&id);
             return Err(error);
         }

@@ -179,6 +179,18 @@ impl Log {
         }
     }
 
+    /// Puts the log in the failed state from outside, as a failed fsync of
+    /// its own would: a failed catalog fsync leaves the engine just as
+    /// untrustworthy. Later appends are refused; what is already buffered
+    /// is still written, and acknowledged only once durable.
+    pub fn poison(&self, failure: String) {
+        let mut pending = lock(&self.shared.pending);
+        if pending.failure.is_none() {
+            tracing::error!(%failure, "storage poisoned; restart to recover");
+            pending.failure = Some(failure);
+        }
+    }
+
     pub fn failure(&self) -> Option<String> {
         lock(&self.shared.pending).failure.clone()
     }

@@ -38,12 +38,21 @@ pub struct Faults {
     pub fail_next_sync: AtomicBool,
     /// Allocating space (segments, catalog) fails as if the disk were full.
     pub disk_full: AtomicBool,
+    /// The next fsync of a new catalog file fails.
+    pub fail_next_catalog_sync: AtomicBool,
 }
 
 impl Faults {
     pub fn check_sync(&self) -> io::Result<()> {
         if self.fail_next_sync.swap(false, Ordering::SeqCst) {
             return Err(io::Error::other("injected fsync failure"));
+        }
+        Ok(())
+    }
+
+    pub fn check_catalog_sync(&self) -> io::Result<()> {
+        if self.fail_next_catalog_sync.swap(false, Ordering::SeqCst) {
+            return Err(io::Error::other("injected catalog fsync failure"));
         }
         Ok(())
     }

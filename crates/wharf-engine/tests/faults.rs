@@ -1,5 +1,6 @@
-//! Injected storage faults: a failed fsync poisons the engine; a full disk
-//! refuses writes cleanly and they resume when space is back.
+//! Injected storage faults: a failed fsync (log or catalog) poisons the
+//! engine; a full disk refuses writes cleanly and they resume when space is
+//! back.
 
 mod common;
 
@@ -37,6 +38,36 @@ async fn failed_fsync_acknowledges_nothing_more_until_restart() {
     assert!(kept.starts_with(&["before".to_string()]), "{kept:?}");
     assert!(!kept.contains(&"after".to_string()));
     engine.push(account, queue, vec![text("restarted")]).await.expect("writes again after restart");
+}
+
+#[tokio::test]
+async fn failed_catalog_fsync_puts_the_engine_in_the_failed_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "kept", &pull_consumer(3, None)).await;
+    engine.push(account, queue, vec![text("before")]).await.expect("push");
+
+    engine.faults().fail_next_catalog_sync.store(true, Ordering::SeqCst);
+    let failed = engine.create_queue(account, "lost", QueueSettings::default()).await;
+    assert!(matches!(failed, Err(WharfError::StorageFailed { .. })), "{failed:?}");
+    assert_eq!(failed.err().map(|e| e.code().status), Some(503));
+    assert!(!dir.path().join("catalog.json.tmp").exists(), "no half-written catalog left behind");
+    // The next catalog fsync would succeed; the engine must not try it,
+    // nor acknowledge anything else.
+    let retried = engine.create_queue(account, "lost", QueueSettings::default()).await;
+    assert!(matches!(retried, Err(WharfError::StorageFailed { .. })), "{retried:?}");
+    let push = engine.push(account, queue, vec![text("after")]).await;
+    assert!(matches!(push, Err(WharfError::StorageFailed { .. })), "{push:?}");
+    assert_eq!(engine.list_queues(account, &all()).await.expect("list").total_count, 1, "change undone in memory");
+    drop(engine);
+
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    assert_eq!(engine.list_queues(account, &all()).await.expect("list").total_count, 1);
+    assert_eq!(bodies(&engine, account, queue).await, ["before"]);
+    engine.create_queue(account, "lost", QueueSettings::default()).await.expect("catalog writes after restart");
+    engine.push(account, queue, vec![text("restarted")]).await.expect("log writes after restart");
 }
 
 #[tokio::test]
