@@ -13,7 +13,12 @@ use wharf_core::{validate, AccountId, ConsumerId, QueueId, SubscriptionId, Token
 
 use crate::catalog::{Catalog, QueueMeta};
 use crate::record::Record;
+use crate::state::State;
 use crate::Engine;
+
+/// Sequence numbers reserved in the catalog at a time: one catalog write per
+/// this many messages, and what a restart skips at most.
+const SEQ_BLOCK: u64 = 1 << 20;
 
 impl Engine {
     /// Saves the catalog. A full disk is a clean refusal that later writes
@@ -27,6 +32,22 @@ impl Engine {
             self.log.poison(detail.clone());
         }
         result
+    }
+
+    /// Keeps every minted sequence number below the catalog's floor, raising
+    /// it a block ahead when numbering reaches it. Called before records are
+    /// logged; a failed save refuses the write (the numbers are skipped).
+    pub(crate) fn reserve_seqs(&self, state: &mut State) -> WharfResult<()> {
+        if state.next_seq <= state.catalog.seq_floor {
+            return Ok(());
+        }
+        let before = state.catalog.seq_floor;
+        state.catalog.seq_floor = state.next_seq + SEQ_BLOCK;
+        let saved = self.save_catalog(&state.catalog);
+        if saved.is_err() {
+            state.catalog.seq_floor = before;
+        }
+        saved
     }
 
     /// Runs `change` on the catalog and saves it; restores the previous

@@ -44,6 +44,13 @@ pub struct Catalog {
     pub tokens: BTreeMap<TokenId, TokenRecord>,
     pub queues: BTreeMap<QueueId, QueueMeta>,
     pub subscriptions: BTreeMap<SubscriptionId, Subscription>,
+    /// Every sequence number in the log is below this. The engine raises it
+    /// a block at a time before minting past it, and recovery starts
+    /// numbering here, so a message id is never handed out twice, even when
+    /// the segments that held the highest numbers were deleted or damaged.
+    /// Absent (0) in catalogs written before it existed.
+    #[serde(default)]
+    pub seq_floor: u64,
 }
 
 impl Catalog {
@@ -56,6 +63,7 @@ impl Catalog {
             tokens: BTreeMap::new(),
             queues: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
+            seq_floor: 0,
         }
     }
 

@@ -189,6 +189,9 @@ impl Engine {
     /// Logs records and applies them to the state; the caller waits for the
     /// returned LSN after releasing the state lock.
     fn commit(&self, state: &mut State, records: &[Record], now_ms: u64) -> WharfResult<u64> {
+        // Every sequence number these records mint must be below the
+        // catalog's durable floor before the log can hold it.
+        self.reserve_seqs(state)?;
         let mut bodies = Vec::new();
         let lsn = self.log.append(records, &mut bodies)?;
         let mut bodies = bodies.into_iter();

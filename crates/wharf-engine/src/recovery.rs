@@ -82,6 +82,9 @@ pub fn recover(dir: &Path, now_ms: u64, segment_bytes: u64) -> WharfResult<Recov
             }
         }
     }
+    // Numbers handed out before the crash may have been in segments since
+    // deleted or damaged; the catalog's floor is above all of them.
+    state.next_seq = state.next_seq.max(state.catalog.seq_floor);
     Ok(Recovered { state, append_segment, append_len, report })
 }
 

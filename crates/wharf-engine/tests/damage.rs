@@ -41,6 +41,7 @@ async fn truncated_tail_keeps_every_complete_record() {
     let report = engine.recovery_report().clone();
     assert_eq!(report.damage.len(), 1, "{report:?}");
     assert_eq!(report.damage[0].offset, last_offset as u64);
+    assert_eq!(report.damage[0].dropped_bytes, (last_len - 7) as u64, "the file ends 7 bytes short");
     assert!(report.damage[0].reason.contains("end of the log"), "{report:?}");
     assert_eq!(prefixes(&bodies(&engine, account, queue).await), ["m0", "m1", "m2", "m3"]);
 
@@ -65,8 +66,12 @@ async fn torn_write_followed_by_reserved_space_is_cut_off() {
     file.write_all_at(&vec![0u8; last_len - half], (last_offset + half) as u64).expect("zero");
     drop(file);
 
+    let file_len = std::fs::metadata(&segment).expect("metadata").len();
     let engine = open_tuned(dir.path(), &clock, small_segments());
-    assert_eq!(engine.recovery_report().damage.len(), 1);
+    let report = engine.recovery_report().clone();
+    assert_eq!(report.damage.len(), 1);
+    assert_eq!(report.damage[0].offset, last_offset as u64);
+    assert_eq!(report.damage[0].dropped_bytes, file_len - last_offset as u64, "{report:?}");
     assert_eq!(prefixes(&bodies(&engine, account, queue).await), ["m0", "m1", "m2"]);
     engine.push(account, queue, vec![text("after")]).await.expect("push");
     drop(engine);
@@ -106,6 +111,7 @@ async fn flipped_byte_mid_segment_keeps_records_before_and_later_segments() {
     let mut byte = [0u8; 1];
     file.read_exact_at(&mut byte, (offset + len / 2) as u64).expect("read");
     file.write_all_at(&[byte[0] ^ 0x55], (offset + len / 2) as u64).expect("flip");
+    let file_len = file.metadata().expect("metadata").len();
     drop(file);
 
     let engine = open_tuned(dir.path(), &clock, small_segments());
@@ -113,6 +119,7 @@ async fn flipped_byte_mid_segment_keeps_records_before_and_later_segments() {
     assert_eq!(report.damage.len(), 1, "{report:?}");
     assert!(report.damage[0].reason.contains("checksum"), "{report:?}");
     assert_eq!(report.damage[0].offset, offset as u64);
+    assert_eq!(report.damage[0].dropped_bytes, file_len - offset as u64, "the rest of the segment");
     let metrics = engine.metrics(account, queue).await.expect("metrics");
     // Records 0..10 of the first segment survive (record 0 is the push of m0),
     // the rest of that segment is dropped, every later segment is kept.
@@ -133,12 +140,14 @@ async fn bad_segment_header_drops_that_segment_only() {
     let first_segment_pushes = record_spans(&segments[0]).len() as u64;
     let file = OpenOptions::new().write(true).open(&segments[0]).expect("open");
     file.write_all_at(b"NOTWHARF", 0).expect("overwrite magic");
+    let file_len = file.metadata().expect("metadata").len();
     drop(file);
 
     let engine = open_tuned(dir.path(), &clock, small_segments());
     let report = engine.recovery_report().clone();
     assert_eq!(report.damage.len(), 1, "{report:?}");
     assert!(report.damage[0].reason.contains("header"), "{report:?}");
+    assert_eq!((report.damage[0].offset, report.damage[0].dropped_bytes), (0, file_len), "the whole segment");
     let metrics = engine.metrics(account, queue).await.expect("metrics");
     assert_eq!(metrics.backlog_count, 150 - first_segment_pushes);
 }
@@ -178,4 +187,29 @@ async fn a_body_damaged_while_running_is_never_served() {
 
     assert_eq!(bodies(&engine, account, queue).await, ["good-1", "good-2"]);
     assert_eq!(engine.metrics(account, queue).await.expect("metrics").backlog_count, 2, "dropped, not redelivered");
+}
+
+#[tokio::test]
+async fn message_ids_of_a_dropped_last_segment_are_never_handed_out_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let (account, queue) = fill(dir.path(), &clock, 3, 10).await;
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    let before: Vec<_> = engine.peek(account, queue, 100).await.expect("peek").into_iter().map(|m| m.id).collect();
+    assert_eq!(before.len(), 3);
+    drop(engine);
+    // The only segment holding those messages becomes unreadable.
+    let segment = segment_files(dir.path()).pop().expect("a segment");
+    let file = OpenOptions::new().write(true).open(&segment).expect("open");
+    file.write_all_at(b"NOTWHARF", 0).expect("overwrite magic");
+    drop(file);
+
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    assert_eq!(engine.recovery_report().damage.len(), 1);
+    engine.push(account, queue, (0..5).map(|n| text(&format!("new{n}"))).collect()).await.expect("push");
+    let after = engine.peek(account, queue, 100).await.expect("peek");
+    assert_eq!(after.len(), 5);
+    for message in &after {
+        assert!(!before.contains(&message.id), "{} was handed out before the damage", message.id);
+    }
 }

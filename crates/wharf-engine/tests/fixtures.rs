@@ -65,6 +65,39 @@ async fn format_v1_fixture_opens_with_every_message_in_place() {
     assert_eq!((later[0].body.as_slice(), later[0].attempts), (&b"later"[..], 1));
 }
 
+/// Reading alone would not notice a writer that changed the bytes it puts
+/// down: every record of the committed segment must decode and encode back
+/// to exactly the bytes on disk, and the header must be what a new segment
+/// gets today.
+#[test]
+fn format_v1_fixture_records_re_encode_to_the_same_bytes() {
+    use wharf_engine::record::{decode, segment_header, Record, SEGMENT_HEADER_LEN};
+    let bytes = std::fs::read(fixture_dir().join("0000000001.log")).expect("fixture segment");
+    let header_len = SEGMENT_HEADER_LEN as usize;
+    assert_eq!(&bytes[..header_len], segment_header(1).as_slice(), "segment header");
+    assert_eq!(&bytes[..8], b"WHARFLOG");
+    assert_eq!(bytes[8..12], 1u32.to_le_bytes(), "format version 1");
+    let mut offset = header_len;
+    let mut kinds = std::collections::BTreeSet::new();
+    while let Ok((record, len)) = decode(&bytes[offset..]) {
+        let mut encoded = Vec::new();
+        record.encode_into(&mut encoded);
+        assert_eq!(encoded, bytes[offset..offset + len], "record at {offset}: {record:?}");
+        kinds.insert(match record {
+            Record::Push { .. } => "push",
+            Record::Delete { .. } => "delete",
+            Record::Deliver { .. } => "deliver",
+            Record::Requeue { .. } => "requeue",
+            Record::Purge { .. } => "purge",
+            Record::Move { .. } => "move",
+        });
+        offset += len;
+    }
+    assert!(offset > header_len, "no record decoded");
+    assert!(bytes[offset..].iter().all(|&byte| byte == 0), "undecodable bytes at {offset}");
+    assert_eq!(kinds.len(), 6, "the fixture covers every record kind: {kinds:?}");
+}
+
 #[tokio::test]
 #[ignore = "writes the committed fixture; run only when the format version changes"]
 async fn generate_format_v1_fixture() {
