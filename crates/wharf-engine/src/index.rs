@@ -61,6 +61,11 @@ impl Entry {
         self.flags & LEASED != 0
     }
 
+    /// When the lease of a leased message ends.
+    pub fn lease_expiry_ms(&self) -> Option<u64> {
+        self.is_leased().then_some(self.time_ms)
+    }
+
     /// When an unleased message becomes deliverable.
     pub fn visible_at_ms(&self) -> u64 {
         self.time_ms

@@ -139,7 +139,9 @@ impl Engine {
             }
             for retry in retries {
                 match self.live_seq(&state, queue, &retry.lease_id, HandleKind::Lease) {
-                    Ok((seq, attempts)) if !settled.contains(&seq) && is_current(&state, queue, seq, attempts) => {
+                    Ok((seq, attempts))
+                        if !settled.contains(&seq) && is_current(&state, queue, seq, attempts, now_ms) =>
+                    {
                         settled.insert(seq);
                         records.push(self.failed_delivery(&mut state, queue, seq, retry.delay_seconds, now_ms)?);
                         outcome.retry_count += 1;
@@ -176,9 +178,12 @@ impl Engine {
         let meta = state.catalog.queue(account, queue)?;
         let timeout_ms = visibility_timeout_ms.unwrap_or(consumer_settings(meta).visibility_timeout_ms);
         validate::visibility_timeout(timeout_ms, &self.limits)?;
+        // No housekeeping here (extend logs nothing), so a lease that ended
+        // but was not swept yet is still marked leased: `is_current` checks
+        // its end against the clock, so it is refused rather than revived.
         for lease in leases {
             match self.live_seq(&state, queue, lease, HandleKind::Lease) {
-                Ok((seq, attempts)) if is_current(&state, queue, seq, attempts) => {
+                Ok((seq, attempts)) if is_current(&state, queue, seq, attempts, now_ms) => {
                     if let Some(index) = state.queues.get_mut(&queue) {
                         index.extend_lease(seq, now_ms + timeout_ms);
                     }
@@ -327,12 +332,14 @@ fn pick(state: &State, queue: QueueId, seqs: &[u64]) -> Vec<Picked> {
         .collect()
 }
 
-fn is_current(state: &State, queue: QueueId, seq: u64, attempts: u32) -> bool {
+/// Whether a lease names the message's current delivery and has not ended
+/// by `now_ms` (a lease ends at its expiry, as housekeeping counts it).
+fn is_current(state: &State, queue: QueueId, seq: u64, attempts: u32, now_ms: u64) -> bool {
     state
         .queues
         .get(&queue)
         .and_then(|index| index.get(seq))
-        .is_some_and(|entry| entry.is_leased() && entry.attempts() == attempts)
+        .is_some_and(|entry| entry.lease_expiry_ms().is_some_and(|end| end > now_ms) && entry.attempts() == attempts)
 }
 
 pub(crate) fn metrics_of(state: &State, queue: QueueId) -> QueueMetrics {

@@ -70,6 +70,7 @@ macro_rules! api_conformance_suite {
             admin::last_write_token_is_kept,
             admin::only_the_operator_creates_accounts,
             limits::retry_delay_out_of_range_is_invalid_metadata,
+            expiry::extend_refuses_a_lease_that_has_ended,
         );
     };
 }

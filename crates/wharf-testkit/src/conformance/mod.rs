@@ -6,6 +6,7 @@ pub mod access;
 pub mod admin;
 pub mod consumers;
 pub mod delivery;
+pub mod expiry;
 pub mod limits;
 pub mod messages;
 pub mod queues;
