@@ -4,6 +4,7 @@
 // what the server reports afterwards through plain HTTP.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -476,5 +477,24 @@ describe('event subscriptions', () => {
     assert.equal(firstPage.result.length, 10);
     assert.equal(firstPage.result_info.per_page, 10);
     assert.equal(firstPage.result_info.total_count, seen.length);
+  });
+});
+
+describe('README', () => {
+  test('the TypeScript snippet runs as written', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const match = readme.match(/\*\*TypeScript SDK\*\* \(npm `cloudflare`\):\n+```js\n([\s\S]*?)```/);
+    assert.ok(match, 'README has no TypeScript SDK snippet');
+    const [importLine, ...rest] = match[1].trimEnd().split('\n');
+    assert.equal(importLine, "import Cloudflare from 'cloudflare';");
+    const name = uniqueName('ts-readme');
+    const code = rest.join('\n').replace("'http://127.0.0.1:8787/client/v4'", JSON.stringify(server.apiBase)).replace("'orders'", JSON.stringify(name));
+    assert.ok(code.includes(server.apiBase) && code.includes(name), code);
+    const AsyncFunction = (async () => {}).constructor;
+    await new AsyncFunction('Cloudflare', 'TOKEN', 'ACCOUNT', code)(Cloudflare, server.token, server.accountId);
+    const queue = await server.queueByName(name);
+    assert.ok(queue, 'the snippet created its queue');
+    assert.equal((await server.metrics(queue.queue_id)).backlog_count, 1);
+    await server.ok('DELETE', `/queues/${queue.queue_id}`);
   });
 });

@@ -198,3 +198,34 @@ def test_onestep_app_task_consumes_every_message(wharf: Wharf) -> None:
     assert asyncio.run(scenario()) == expected
     # The app's shutdown closes the source, which flushes the staged acks.
     assert wharf.metrics(queue_id)["backlog_count"] == 0
+
+
+README = REPO_ROOT / "README.md"
+README_SNIPPET = re.compile(r"\*\*onestep-cf-queues\*\* \(PyPI\).*?```python\n(.*?)```", re.S)
+
+
+def test_readme_onestep_snippet_runs(wharf: Wharf, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's onestep example, as written, against this server."""
+    match = README_SNIPPET.search(README.read_text())
+    assert match, "README has no onestep-cf-queues snippet"
+    code = match.group(1)
+    assert 'base_url="http://127.0.0.1:8787/client/v4"' in code
+    code = code.replace("http://127.0.0.1:8787/client/v4", wharf.api_base)
+    queue_id = wharf.new_pull_queue("onestep-readme")
+    namespace = {"ACCOUNT": wharf.account_id, "TOKEN": wharf.token, "QUEUE_ID": queue_id}
+    # Run in a thread: the snippet calls asyncio.run itself; a timeout keeps a hang from stalling the suite.
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            exec(compile(code, "README.md", "exec"), namespace)
+        except BaseException as error:  # reported below, on the test's thread
+            errors.append(error)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "the README snippet did not finish within 30 s"
+    assert not errors, errors
+    assert "got {'order': 42}" in capsys.readouterr().out
+    assert wharf.metrics(queue_id)["backlog_count"] == 0

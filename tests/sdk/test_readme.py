@@ -7,12 +7,12 @@ import re
 from conftest import unique_name
 from helpers import REPO_ROOT_README, metrics
 
-SNIPPET = re.compile(r"## Quick start with the Python SDK\n.*?```python\n(.*?)```", re.S)
+SNIPPET = re.compile(r"\*\*Python SDK\*\* \(PyPI `cloudflare`\):\n.*?```python\n(.*?)```", re.S)
 
 
 def test_readme_python_quick_start_runs(base_url, api_token, account_id, client, capsys):
     match = SNIPPET.search(REPO_ROOT_README.read_text())
-    assert match, "README has no Python quick start"
+    assert match, "README has no Python SDK snippet"
     name = unique_name("readme")
     code = match.group(1)
     assert 'base_url="http://127.0.0.1:8787/client/v4"' in code and 'queue_name="orders"' in code
