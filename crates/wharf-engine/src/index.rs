@@ -7,6 +7,13 @@
 //! that is trimmed from the front or compacted away in bulk; the ready queue
 //! drops stale entries lazily when it meets them.
 //!
+//! Timestamps mostly rise with sequence numbers, which lets retention stop
+//! at the first young message. A message older than one before it (a
+//! dead-lettered message keeps its original timestamp but takes a new
+//! sequence number; a wall clock may step back) is a straggler: flagged in
+//! its entry and listed, by timestamp, in a set that only such messages
+//! pay for.
+//!
 //! Pure bookkeeping: no I/O and no clock of its own, so the engine, recovery
 //! and the model-based tests all drive the same code.
 
@@ -18,6 +25,8 @@ use crate::log::BodyLocation;
 
 const LEASED: u8 = 1;
 const REMOVED: u8 = 2;
+/// Older than a message before it in sequence order; listed in `stragglers`.
+const STRAGGLER: u8 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -79,6 +88,10 @@ impl Entry {
     fn is_removed(&self) -> bool {
         self.flags & REMOVED != 0
     }
+
+    fn is_straggler(&self) -> bool {
+        self.flags & STRAGGLER != 0
+    }
 }
 
 /// Deliveries are bounded by `max_retries` (at most 100) + 1, so u16 is ample.
@@ -105,6 +118,15 @@ pub struct QueueIndex {
     /// (lease_expiry_ms, seq) of leased messages.
     leased: BTreeSet<(u64, u64)>,
     backlog_bytes: u64,
+    /// (timestamp_ms, seq) of stragglers. Every other live message is at
+    /// least as young as every live message before it.
+    stragglers: BTreeSet<(u64, u64)>,
+    /// Highest timestamp of the live messages: an appended message older
+    /// than this is a straggler.
+    newest_ms: u64,
+    /// An insert before the end (recovery of copied-forward messages) may
+    /// have broken the order above; `reorder` restores it.
+    unordered: bool,
 }
 
 impl QueueIndex {
@@ -143,13 +165,28 @@ impl QueueIndex {
                 Some(before)
             }
             Ok(at) => {
+                // Recovery again: a message removed and replayed back in.
                 self.slots[at].entry = entry;
+                self.unordered = true;
+                self.admit(seq, &entry, now_ms);
+                None
+            }
+            Err(at) if at < self.slots.len() => {
+                // Only recovery of messages copied forward out of deleted
+                // segments inserts anywhere but at the end.
+                self.slots.insert(at, Slot { seq, entry });
+                self.unordered = true;
                 self.admit(seq, &entry, now_ms);
                 None
             }
             Err(at) => {
-                // Only recovery of messages copied forward out of deleted
-                // segments inserts anywhere but at the end.
+                let entry = if entry.timestamp_ms < self.newest_ms {
+                    self.stragglers.insert((entry.timestamp_ms, seq));
+                    Entry { flags: STRAGGLER, ..entry }
+                } else {
+                    self.newest_ms = entry.timestamp_ms;
+                    entry
+                };
                 self.slots.insert(at, Slot { seq, entry });
                 self.admit(seq, &entry, now_ms);
                 None
@@ -161,6 +198,9 @@ impl QueueIndex {
         let at = self.position(seq)?;
         let entry = self.slots[at].entry;
         self.slots[at].entry.flags = REMOVED;
+        if entry.is_straggler() {
+            self.stragglers.remove(&(entry.timestamp_ms, seq));
+        }
         self.unplace(seq, &entry);
         self.live -= 1;
         self.backlog_bytes -= entry.body_len as u64;
@@ -231,7 +271,7 @@ impl QueueIndex {
         let Some(at) = self.position(seq) else { return false };
         let entry = self.slots[at].entry;
         self.unplace(seq, &entry);
-        let updated = Entry { flags: 0, time_ms: visible_at_ms, ..entry };
+        let updated = Entry { flags: entry.flags & STRAGGLER, time_ms: visible_at_ms, ..entry };
         self.slots[at].entry = updated;
         self.place(seq, &updated, now_ms);
         true
@@ -249,7 +289,8 @@ impl QueueIndex {
             return;
         }
         self.unplace(seq, &entry);
-        let leased = Entry { attempts: saturate(attempts), flags: LEASED, time_ms: lease_expiry_ms, ..entry };
+        let flags = LEASED | (entry.flags & STRAGGLER);
+        let leased = Entry { attempts: saturate(attempts), flags, time_ms: lease_expiry_ms, ..entry };
         self.slots[at].entry = leased;
         self.leased.insert((lease_expiry_ms, seq));
     }
@@ -269,18 +310,63 @@ impl QueueIndex {
         seen
     }
 
-    /// Messages received at or before `cutoff_ms`, for retention. Sequence
-    /// order follows arrival, so the scan stops at the first younger message.
-    pub fn received_by(&self, cutoff_ms: u64) -> Vec<u64> {
-        self.entries().take_while(|(_, entry)| entry.timestamp_ms <= cutoff_ms).map(|(seq, _)| seq).collect()
+    /// Messages received at or before `cutoff_ms`, for retention. Past the
+    /// first younger message only stragglers can be older, so the scan stops
+    /// there and the straggler set supplies the rest.
+    pub fn received_by(&mut self, cutoff_ms: u64) -> Vec<u64> {
+        if self.unordered {
+            self.reorder();
+        }
+        let mut received = Vec::new();
+        let mut younger_from = None;
+        for (seq, entry) in self.entries() {
+            if entry.timestamp_ms > cutoff_ms {
+                younger_from = Some(seq);
+                break;
+            }
+            received.push(seq);
+        }
+        if let Some(first_younger) = younger_from {
+            let older = self.stragglers.range(..=(cutoff_ms, u64::MAX)).map(|&(_, seq)| seq);
+            received.extend(older.filter(|seq| *seq > first_younger));
+        }
+        received
     }
 
     pub fn metrics(&self) -> QueueMetrics {
         QueueMetrics {
             backlog_count: self.live as u64,
             backlog_bytes: self.backlog_bytes,
-            oldest_message_timestamp_ms: self.slots.front().map_or(0, |slot| slot.entry.timestamp_ms),
+            oldest_message_timestamp_ms: self.oldest_timestamp_ms(),
         }
+    }
+
+    /// The front message is at least as old as every non-straggler.
+    fn oldest_timestamp_ms(&self) -> u64 {
+        if self.unordered {
+            return self.entries().map(|(_, entry)| entry.timestamp_ms).min().unwrap_or(0);
+        }
+        let front = self.slots.front().map(|slot| slot.entry.timestamp_ms);
+        let straggler = self.stragglers.first().map(|&(timestamp_ms, _)| timestamp_ms);
+        front.into_iter().chain(straggler).min().unwrap_or(0)
+    }
+
+    /// Recomputes which messages are stragglers, in one pass.
+    fn reorder(&mut self) {
+        self.stragglers.clear();
+        let mut newest_ms = 0;
+        for slot in self.slots.iter_mut().filter(|slot| !slot.entry.is_removed()) {
+            let entry = &mut slot.entry;
+            entry.flags &= !STRAGGLER;
+            if entry.timestamp_ms < newest_ms {
+                entry.flags |= STRAGGLER;
+                self.stragglers.insert((entry.timestamp_ms, slot.seq));
+            } else {
+                newest_ms = entry.timestamp_ms;
+            }
+        }
+        self.newest_ms = newest_ms;
+        self.unordered = false;
     }
 
     fn position(&self, seq: u64) -> Option<usize> {
@@ -327,6 +413,8 @@ impl QueueIndex {
         }
         if self.live == 0 {
             self.ready.clear();
+            self.newest_ms = 0;
+            self.unordered = false;
         } else if self.ready.len() > 1024 && self.ready.len() > 2 * self.live {
             let slots = &self.slots;
             self.ready.retain(|seq| {
@@ -341,104 +429,4 @@ impl QueueIndex {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(visible_at_ms: u64) -> Entry {
-        Entry::new(BodyLocation { segment: 1, offset: 0 }, 10, ContentType::Text, 0, 0, visible_at_ms)
-    }
-
-    #[test]
-    fn an_entry_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 32);
-        assert_eq!(std::mem::size_of::<Slot>(), 40);
-    }
-
-    #[test]
-    fn delayed_messages_wait_for_their_time() {
-        let mut index = QueueIndex::default();
-        index.insert(1, entry(500), 0);
-        assert!(index.lease_ready(10, 0, 1_000).is_empty());
-        index.promote(500);
-        assert_eq!(index.lease_ready(10, 500, 1_000), vec![1]);
-    }
-
-    #[test]
-    fn leasing_counts_attempts_and_requeue_goes_to_the_back() {
-        let mut index = QueueIndex::default();
-        index.insert(1, entry(0), 0);
-        index.insert(2, entry(0), 0);
-        assert_eq!(index.lease_ready(1, 0, 100), vec![1]);
-        assert_eq!(index.get(1).map(Entry::attempts), Some(1));
-        assert_eq!(index.expired_leases(99), Vec::<u64>::new());
-        assert_eq!(index.expired_leases(100), vec![1]);
-        index.requeue(1, 0, 100);
-        assert_eq!(index.lease_ready(5, 100, 200), vec![2, 1]);
-        assert_eq!(index.get(1).map(Entry::attempts), Some(2));
-    }
-
-    #[test]
-    fn metrics_follow_inserts_and_removals() {
-        let mut index = QueueIndex::default();
-        index.insert(1, Entry { timestamp_ms: 7, ..entry(0) }, 0);
-        index.insert(2, entry(0), 0);
-        assert_eq!(
-            index.metrics(),
-            QueueMetrics { backlog_count: 2, backlog_bytes: 20, oldest_message_timestamp_ms: 7 }
-        );
-        index.remove(1);
-        index.remove(2);
-        assert_eq!(index.metrics(), QueueMetrics::default());
-        assert!(index.lease_ready(1, 0, 1).is_empty());
-    }
-
-    #[test]
-    fn remove_before_takes_only_older_messages() {
-        let mut index = QueueIndex::default();
-        for seq in 1..=5 {
-            index.insert(seq, entry(0), 0);
-        }
-        assert_eq!(index.remove_before(4).len(), 3);
-        assert_eq!(index.first_ready(10, 0), vec![4, 5]);
-    }
-
-    #[test]
-    fn tombstones_behind_a_pinned_message_are_compacted() {
-        let mut index = QueueIndex::default();
-        index.insert(1, entry(u64::MAX), 0);
-        for seq in 2..5_000 {
-            index.insert(seq, entry(0), 0);
-        }
-        for seq in 2..5_000 {
-            index.remove(seq);
-        }
-        assert_eq!(index.len(), 1);
-        assert!(index.slots.len() < 1_100, "{} slots kept", index.slots.len());
-        assert!(index.ready.len() < 1_100, "{} ready kept", index.ready.len());
-    }
-
-    #[test]
-    fn a_stale_ready_copy_of_a_delayed_message_is_not_delivered_early() {
-        let mut index = QueueIndex::default();
-        index.insert(1, entry(0), 0);
-        // As recovery replays Deliver then Requeue with a delay: the ready
-        // queue still holds the message's first position.
-        index.record_delivery(1, 1, 0);
-        index.requeue(1, 5_000, 0);
-        assert!(index.lease_ready(10, 100, 1_000).is_empty());
-        assert!(index.first_ready(10, 100).is_empty());
-        index.promote(5_000);
-        assert_eq!(index.lease_ready(10, 5_000, 9_000), vec![1]);
-        assert!(index.lease_ready(10, 5_000, 9_000).is_empty(), "leased once only");
-    }
-
-    #[test]
-    fn out_of_order_insert_keeps_sequence_order() {
-        let mut index = QueueIndex::default();
-        index.insert(5, entry(0), 0);
-        index.insert(2, entry(0), 0);
-        let order: Vec<u64> = index.entries().map(|(seq, _)| seq).collect();
-        assert_eq!(order, [2, 5]);
-        assert!(index.get(2).is_some());
-    }
-}
+mod tests;

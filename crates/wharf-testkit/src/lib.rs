@@ -71,6 +71,7 @@ macro_rules! api_conformance_suite {
             admin::only_the_operator_creates_accounts,
             limits::retry_delay_out_of_range_is_invalid_metadata,
             expiry::extend_refuses_a_lease_that_has_ended,
+            expiry::dead_letter_queue_retention_and_oldest_use_timestamps,
         );
     };
 }
