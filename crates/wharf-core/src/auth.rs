@@ -9,6 +9,11 @@ use crate::model::Scope;
 /// Length of generated token secrets (Cloudflare's tokens are 40 characters).
 pub const TOKEN_SECRET_LEN: usize = 40;
 
+/// Shortest secret an operator may configure (`WHARF_API_TOKEN`). Secrets
+/// are stored as unsalted SHA-256, so a short one could be guessed offline
+/// from a copy of the data.
+pub const MIN_CONFIGURED_SECRET_LEN: usize = 20;
+
 /// A new random token secret.
 pub fn generate_secret() -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(TOKEN_SECRET_LEN).map(char::from).collect()
@@ -26,6 +31,21 @@ pub fn is_well_formed_secret(secret: &str) -> bool {
     !secret.is_empty() && secret.len() <= 256 && secret.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// Why an operator-chosen secret is refused, if it is.
+pub fn configured_secret_problem(secret: &str) -> Option<String> {
+    if !is_well_formed_secret(secret) {
+        return Some("must be 1-256 printable ASCII characters without spaces".to_string());
+    }
+    if secret.len() < MIN_CONFIGURED_SECRET_LEN {
+        return Some(format!(
+            "is {} characters; at least {MIN_CONFIGURED_SECRET_LEN} are needed, since tokens are stored as unsalted \
+             SHA-256 (leave it unset and Wharf generates one)",
+            secret.len()
+        ));
+    }
+    None
+}
+
 /// What an operation needs of the caller's token.
 pub fn permits(granted: Scope, needed: Scope) -> bool {
     granted >= needed
@@ -34,6 +54,15 @@ pub fn permits(granted: Scope, needed: Scope) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configured_secrets_must_be_long_and_well_formed() {
+        assert!(configured_secret_problem("short-secret").is_some_and(|why| why.contains("at least 20")));
+        assert!(configured_secret_problem(&"x".repeat(19)).is_some());
+        assert!(configured_secret_problem(&"x".repeat(20)).is_none());
+        assert!(configured_secret_problem("twenty characters with spaces").is_some());
+        assert!(configured_secret_problem(&generate_secret()).is_none());
+    }
 
     #[test]
     fn secrets_are_long_random_and_well_formed() {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use wharf_core::auth::{generate_secret, is_well_formed_secret};
+use wharf_core::auth::{configured_secret_problem, generate_secret};
 use wharf_core::model::Account;
 use wharf_core::{AccountId, Broker, Clock, SystemClock};
 
@@ -65,6 +65,9 @@ impl ServeArgs {
 
 pub async fn run(args: ServeArgs) -> Result<(), Fatal> {
     let config = args.into_config()?;
+    // Checked on every start, before the backend opens, so a weak token is
+    // refused whether or not this start would store it.
+    configured_secret()?;
     let broker = backend::open(&config).await?;
     let account = bootstrap_account(broker.as_ref(), &config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -110,13 +113,10 @@ async fn bootstrap_account(broker: &dyn Broker, config: &ServeConfig) -> Result<
     if existing.iter().any(|account| account.id == id) {
         return Ok(id);
     }
-    let (secret, generated) = match std::env::var(API_TOKEN_ENV) {
-        Ok(secret) if !secret.is_empty() => (secret, false),
-        _ => (generate_secret(), true),
+    let (secret, generated) = match configured_secret()? {
+        Some(secret) => (secret, false),
+        None => (generate_secret(), true),
     };
-    if !is_well_formed_secret(&secret) {
-        return Err(Fatal::config(format!("{API_TOKEN_ENV} must be 1-256 printable ASCII characters without spaces")));
-    }
     let account = Account { id, email: config.account_email.clone(), created_on_ms: SystemClock.now_ms() };
     let created = broker.ensure_account(&account, &secret).await.map_err(storage)?;
     if created {
@@ -126,6 +126,17 @@ async fn bootstrap_account(broker: &dyn Broker, config: &ServeConfig) -> Result<
         }
     }
     Ok(id)
+}
+
+/// The admin token secret set in the environment, if any and acceptable.
+fn configured_secret() -> Result<Option<String>, Fatal> {
+    match std::env::var(API_TOKEN_ENV) {
+        Ok(secret) if !secret.is_empty() => match configured_secret_problem(&secret) {
+            Some(problem) => Err(Fatal::config(format!("{API_TOKEN_ENV} {problem}"))),
+            None => Ok(Some(secret)),
+        },
+        _ => Ok(None),
+    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now, before the listening line

@@ -101,10 +101,11 @@ async fn configured_account_and_token_are_used() {
     let dir = tempfile::tempdir().expect("tempdir");
     let account = "0123456789abcdef0123456789abcdef";
     let mut command = command(dir.path());
-    command.env("WHARF_ACCOUNT_ID", account).env("WHARF_API_TOKEN", "my-secret-token");
+    command.env("WHARF_ACCOUNT_ID", account).env("WHARF_API_TOKEN", "my-secret-token-0123456789");
     let running = start(command);
     assert_eq!(running.lines, [format!("account id: {account}")], "a given token is not printed");
-    let (status, _) = get(&format!("{}/client/v4/accounts/{account}/queues", running.base), "my-secret-token").await;
+    let (status, _) =
+        get(&format!("{}/client/v4/accounts/{account}/queues", running.base), "my-secret-token-0123456789").await;
     assert_eq!(status, 200);
     assert!(terminate(running).success());
 }
@@ -120,6 +121,10 @@ fn bad_configuration_exits_with_code_2() {
 
     let output = command(dir.path()).env("WHARF_ACCOUNT_ID", "nope").stderr(Stdio::piped()).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
+
+    let output = command(dir.path()).env("WHARF_API_TOKEN", "short-secret").stderr(Stdio::piped()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "a token under 20 characters is refused");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 20"), "the error says why");
 
     let output = command(dir.path()).env_remove("WHARF_DATABASE_URL").args(["--backend", "postgres"]).output();
     assert_eq!(output.unwrap().status.code(), Some(2), "postgres needs a database url");
