@@ -199,8 +199,13 @@ fn db_error(error: tokio_postgres::Error) -> WharfError {
     let class = &code.code()[..2.min(code.code().len())];
     // 08 connection exception, 40 transaction rollback (serialization,
     // deadlock), 53 insufficient resources, 57 operator intervention
-    // (shutdown, restart), 58 system error.
-    if matches!(class, "08" | "40" | "53" | "57" | "58") || *code == SqlState::LOCK_NOT_AVAILABLE {
+    // (shutdown, restart), 58 system error. A read-only transaction means
+    // the node reached a standby (say, the old primary after a failover,
+    // before DNS moved): retryable too, not a bug.
+    let retryable = matches!(class, "08" | "40" | "53" | "57" | "58")
+        || *code == SqlState::LOCK_NOT_AVAILABLE
+        || *code == SqlState::READ_ONLY_SQL_TRANSACTION;
+    if retryable {
         return unavailable(format!("database unavailable: {error}"));
     }
     let detail = match error.as_db_error() {

@@ -203,6 +203,21 @@ async fn an_unreachable_database_is_a_quick_503() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
+/// After a failover a node may still reach the old primary, now a read-only
+/// standby: that is a retryable 503 like a lost connection, not a 500.
+#[tokio::test]
+async fn a_read_only_database_is_a_503() {
+    let clock = ManualClock::new(START_MS);
+    let first = broker(&clock).await;
+    let options = format!("-c search_path={} -c default_transaction_read_only=on", first.schema);
+    let url = format!("{}?options={}", common::database_url(), options.replace(' ', "%20").replace('=', "%3D"));
+    let standby = PostgresConfig { database_url: url, schema: None, ..config(&clock, &first.schema) };
+    let error = PostgresBroker::connect_without_sweeper(standby).await.err().expect("writes are refused");
+    assert!(matches!(error, WharfError::BackendUnavailable { .. }), "{error:?}");
+    assert_eq!(error.code().status, 503);
+    first.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_exhausted_pool_answers_503_within_seconds() {
     let clock = ManualClock::new(START_MS);
