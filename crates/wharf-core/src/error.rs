@@ -66,6 +66,8 @@ pub enum WharfError {
     QueueSettingsInvalid { detail: String },
     #[error("purge requires delete_messages_permanently: true")]
     PurgeNotConfirmed,
+    #[error("the account already has {limit} queues, the most it may have: delete one before creating another")]
+    QueueLimitExceeded { limit: u64 },
 
     // --- consumers ---
     #[error("consumer id is malformed: it must be 32 hexadecimal characters")]
@@ -94,6 +96,8 @@ pub enum WharfError {
     MessageMetadataInvalid { detail: String },
     #[error("queue_delivery_paused: delivery is paused on this queue; resume it to pull")]
     DeliveryPaused,
+    #[error("queue storage limit exceeded: the backlog would pass {limit} bytes; consume or purge messages first")]
+    QueueStorageLimitExceeded { limit: u64 },
 
     // --- event subscriptions ---
     #[error("subscription id is malformed: it must be 32 hexadecimal characters")]
@@ -145,6 +149,7 @@ impl WharfError {
             QueueNameTaken { .. } => (11009, 409),
             QueueSettingsInvalid { .. } => (100128, 400),
             PurgeNotConfirmed => (10210, 400),
+            QueueLimitExceeded { .. } => (11024, 400),
             ConsumerIdMalformed => (11005, 400),
             ConsumerNotFound => (11006, 404),
             ConsumerExists => (11004, 409),
@@ -156,6 +161,7 @@ impl WharfError {
             BatchDelayInvalid { .. } => (10202, 400),
             MessageMetadataInvalid { .. } => (10203, 400),
             DeliveryPaused => (11008, 409),
+            QueueStorageLimitExceeded { .. } => (10251, 429),
             SubscriptionIdMalformed => (11011, 400),
             SubscriptionNotFound => (11012, 404),
             SubscriptionDestinationMissing => (11013, 404),
@@ -218,6 +224,7 @@ pub fn catalogue() -> Vec<WharfError> {
         QueueNameTaken { name: text() },
         QueueSettingsInvalid { detail: text() },
         PurgeNotConfirmed,
+        QueueLimitExceeded { limit: 0 },
         ConsumerIdMalformed,
         ConsumerNotFound,
         ConsumerExists,
@@ -229,6 +236,7 @@ pub fn catalogue() -> Vec<WharfError> {
         BatchDelayInvalid { limit: 0 },
         MessageMetadataInvalid { detail: text() },
         DeliveryPaused,
+        QueueStorageLimitExceeded { limit: 0 },
         SubscriptionIdMalformed,
         SubscriptionNotFound,
         SubscriptionDestinationMissing,

@@ -29,6 +29,12 @@ pub struct Limits {
     pub max_retries: u32,
     /// Largest HTTP request body the server reads, in bytes.
     pub max_request_bytes: u64,
+    /// Most queues one account may have (dead letter queues created
+    /// automatically are not refused, see docs/api.md).
+    pub max_queues_per_account: u64,
+    /// Largest backlog of one queue, in body bytes: a push that would pass
+    /// it is refused (429, 10251).
+    pub max_queue_backlog_bytes: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +59,8 @@ impl Limits {
             // A batch of 100 JSON-escaped bodies can be several times its
             // decoded size; 4 MiB leaves room for that and nothing more.
             max_request_bytes: 4 * 1024 * 1024,
+            max_queues_per_account: 10_000,
+            max_queue_backlog_bytes: 25 * KB * KB * KB,
         }
     }
 }

@@ -107,6 +107,23 @@ pub fn visibility_timeout(timeout_ms: u64, limits: &Limits) -> WharfResult<()> {
     Ok(())
 }
 
+/// Whether a queue whose backlog holds `backlog_bytes` may take `incoming`
+/// more body bytes; a backlog exactly at the limit is allowed.
+pub fn backlog_room(backlog_bytes: u64, incoming: u64, limits: &Limits) -> WharfResult<()> {
+    if backlog_bytes.saturating_add(incoming) > limits.max_queue_backlog_bytes {
+        return Err(WharfError::QueueStorageLimitExceeded { limit: limits.max_queue_backlog_bytes });
+    }
+    Ok(())
+}
+
+/// Whether an account with `queues` queues may create one more.
+pub fn queue_count_room(queues: u64, limits: &Limits) -> WharfResult<()> {
+    if queues >= limits.max_queues_per_account {
+        return Err(WharfError::QueueLimitExceeded { limit: limits.max_queues_per_account });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +162,15 @@ mod tests {
         assert!(matches!(messages(&many, &limits), Err(WharfError::BatchTooManyMessages { .. })));
         let heavy: Vec<_> = (0..3).map(|_| message(100_000)).collect();
         assert!(matches!(messages(&heavy, &limits), Err(WharfError::BatchTooLarge { .. })));
+    }
+
+    #[test]
+    fn backlog_and_queue_count_limits_allow_reaching_them_but_not_passing() {
+        let limits = Limits { max_queue_backlog_bytes: 10, max_queues_per_account: 2, ..Limits::cloudflare() };
+        assert!(backlog_room(6, 4, &limits).is_ok());
+        assert!(matches!(backlog_room(6, 5, &limits), Err(WharfError::QueueStorageLimitExceeded { limit: 10 })));
+        assert!(backlog_room(u64::MAX, 1, &limits).is_err());
+        assert!(queue_count_room(1, &limits).is_ok());
+        assert!(matches!(queue_count_room(2, &limits), Err(WharfError::QueueLimitExceeded { limit: 2 })));
     }
 }

@@ -138,10 +138,13 @@ impl Engine {
     pub(crate) fn new_queue(&self, account: AccountId, name: &str, settings: QueueSettings) -> WharfResult<Queue> {
         validate::queue_name(name)?;
         validate::queue_settings(&settings, &self.limits)?;
+        let limits = &self.limits;
         self.change_catalog(|catalog, now_ms| {
             if catalog.queue_by_name(account, name).is_some() {
                 return Err(WharfError::QueueNameTaken { name: name.to_string() });
             }
+            let owned = catalog.queues.values().filter(|meta| meta.account == account).count();
+            validate::queue_count_room(owned as u64, limits)?;
             let meta = QueueMeta {
                 id: QueueId::random(),
                 account,

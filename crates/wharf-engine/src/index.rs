@@ -134,6 +134,11 @@ impl QueueIndex {
         self.position(seq).map(|at| &self.slots[at].entry)
     }
 
+    /// Body bytes of every live message.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.backlog_bytes
+    }
+
     pub fn len(&self) -> usize {
         self.live
     }

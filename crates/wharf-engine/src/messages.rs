@@ -41,6 +41,9 @@ impl Engine {
             let mut state = self.state();
             let now_ms = self.now_ms();
             let default_delay = state.catalog.queue(account, queue)?.settings.delivery_delay;
+            let backlog_bytes = state.queues.get(&queue).map_or(0, |index| index.backlog_bytes());
+            let incoming: u64 = messages.iter().map(|message| message.body.len() as u64).sum();
+            validate::backlog_room(backlog_bytes, incoming, &self.limits)?;
             let records: Vec<Record> = messages
                 .into_iter()
                 .map(|message| {

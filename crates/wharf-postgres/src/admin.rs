@@ -179,10 +179,14 @@ impl PostgresBroker {
         let client = self.client().await?;
         let now_ms = self.now_ms();
         let id = QueueId::random();
+        // The count and the insert are one statement: nothing is inserted
+        // once the account has its most queues.
+        let max_queues = i64::try_from(self.limits.max_queues_per_account).unwrap_or(i64::MAX);
         let inserted = client
             .execute(
                 "INSERT INTO queues (id, account_id, name, created_on_ms, modified_on_ms, delivery_delay, \
-                 delivery_paused, message_retention_period) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+                 delivery_paused, message_retention_period) SELECT $1, $2, $3, $4, $4, $5, $6, $7 \
+                 WHERE (SELECT count(*) FROM queues WHERE account_id = $2) < $8",
                 &[
                     &id_bytes(id.0),
                     &id_bytes(account.0),
@@ -191,10 +195,12 @@ impl PostgresBroker {
                     &(settings.delivery_delay as i32),
                     &settings.delivery_paused,
                     &(settings.message_retention_period as i32),
+                    &max_queues,
                 ],
             )
             .await;
         match inserted {
+            Ok(0) => return Err(WharfError::QueueLimitExceeded { limit: self.limits.max_queues_per_account }),
             Ok(_) => {}
             Err(error) if is_unique_violation(&error) => {
                 return Err(WharfError::QueueNameTaken { name: name.to_string() })

@@ -118,6 +118,8 @@ fn check_limits(limits: &Limits) -> Result<(), Fatal> {
         ("max_visibility_timeout_ms", limits.max_visibility_timeout_ms),
         ("max_retention_seconds", u64::from(limits.max_retention_seconds)),
         ("max_request_bytes", limits.max_request_bytes),
+        ("max_queues_per_account", limits.max_queues_per_account),
+        ("max_queue_backlog_bytes", limits.max_queue_backlog_bytes),
     ];
     if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
         return Err(Fatal::config(format!("limits.{name} must be greater than 0")));
