@@ -2,11 +2,14 @@
 //! per queued message and the time to reopen (recover) the data directory.
 //!
 //! ```text
-//! cargo run --release -p wharf-engine --example backlog -- [MESSAGES] [BODY_BYTES] [DATA_DIR]
+//! cargo run --release -p wharf-engine --example backlog -- [--cold] [MESSAGES] [BODY_BYTES] [DATA_DIR]
 //! ```
 //! Defaults: 5,000,000 messages of 1,024 bytes in a temporary directory.
 //! Prints one JSON object. The reopen is measured in a fresh child process,
-//! so that memory the first engine freed cannot count against it.
+//! so that memory the first engine freed cannot count against it; first
+//! with the segments in the page cache (warm), then, with `--cold`, again
+//! after dropping the page cache (needs root: it writes
+//! /proc/sys/vm/drop_caches), so every segment is read from the disk.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -88,9 +91,28 @@ async fn fill(engine: &Arc<Engine>, account: AccountId, messages: usize, body_by
     Ok(started.elapsed().as_secs_f64())
 }
 
+/// Reopens the directory in a fresh process and returns its report.
+fn reopen_in_child(dir: &Path) -> Result<serde_json::Value, Error> {
+    let child = std::process::Command::new(std::env::current_exe()?).arg("reopen").arg(dir).output()?;
+    if !child.status.success() {
+        return Err(format!("reopen failed: {}", String::from_utf8_lossy(&child.stderr)).into());
+    }
+    Ok(serde_json::from_slice(&child.stdout)?)
+}
+
+/// Writes dirty pages out, then drops clean ones from the page cache.
+fn drop_page_cache() -> Result<(), Error> {
+    std::process::Command::new("sync").status()?;
+    std::fs::write("/proc/sys/vm/drop_caches", b"3")
+        .map_err(|error| format!("dropping the page cache needs root: {error}"))?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let cold = args.iter().any(|arg| arg == "--cold");
+    args.retain(|arg| arg != "--cold");
     if args.get(1).map(String::as_str) == Some("reopen") {
         return reopen(Path::new(args.get(2).ok_or("reopen needs a directory")?)).await;
     }
@@ -108,17 +130,25 @@ async fn main() -> Result<(), Error> {
     engine.shutdown().await?;
     drop(engine);
 
-    let child = std::process::Command::new(std::env::current_exe()?).arg("reopen").arg(&dir).output()?;
-    let reopened: serde_json::Value = serde_json::from_slice(&child.stdout)?;
+    let reopened = reopen_in_child(&dir)?;
+    let cold_reopen = if cold {
+        drop_page_cache()?;
+        reopen_in_child(&dir)?["reopen_seconds"].clone()
+    } else {
+        serde_json::Value::Null
+    };
     let rss_reopened = reopened["rss_after_reopen_bytes"].as_u64().unwrap_or(0);
     let rss_child_before = reopened["rss_before_reopen_bytes"].as_u64().unwrap_or(0);
+    let disk_bytes: u64 = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
     let report = serde_json::json!({
         "messages": messages,
         "body_bytes": body_bytes,
         "push_seconds": push_seconds,
         "push_msgs_per_second": messages as f64 / push_seconds,
         "rss_bytes_per_message_after_push": rss_full.saturating_sub(rss_before) as f64 / messages as f64,
-        "reopen_seconds": reopened["reopen_seconds"],
+        "disk_bytes": disk_bytes,
+        "reopen_seconds_warm": reopened["reopen_seconds"],
+        "reopen_seconds_cold": cold_reopen,
         "backlog_after_reopen": reopened["backlog_after_reopen"],
         "rss_bytes_per_message_after_reopen": rss_reopened.saturating_sub(rss_child_before) as f64 / messages as f64,
     });

@@ -24,7 +24,7 @@ pub const PUSH_FIXED_LEN: u64 = 16 + 8 + 8 + 8 + 4 + 1 + 4;
 /// A record larger than this is corrupt: no valid record comes near it.
 pub const MAX_PAYLOAD_LEN: u32 = 16 * 1024 * 1024;
 
-const KIND_PUSH: u8 = 1;
+pub(crate) const KIND_PUSH: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_DELIVER: u8 = 3;
 const KIND_REQUEUE: u8 = 4;
@@ -165,8 +165,55 @@ pub enum DecodeStop {
     Malformed(&'static str),
 }
 
+/// A push record whose body stays in the bytes it was decoded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRef<'a> {
+    pub queue: QueueId,
+    pub seq: u64,
+    pub timestamp_ms: u64,
+    pub visible_at_ms: u64,
+    pub attempts: u32,
+    pub content_type: ContentType,
+    pub body: &'a [u8],
+}
+
+/// A decoded record that borrows a push's body instead of copying it:
+/// recovery only needs to know where a body is, not to hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordRef<'a> {
+    Push(PushRef<'a>),
+    Other(Record),
+}
+
+impl RecordRef<'_> {
+    pub fn to_owned_record(&self) -> Record {
+        match self {
+            RecordRef::Push(push) => Record::Push {
+                queue: push.queue,
+                seq: push.seq,
+                timestamp_ms: push.timestamp_ms,
+                visible_at_ms: push.visible_at_ms,
+                attempts: push.attempts,
+                content_type: push.content_type,
+                body: push.body.to_vec(),
+            },
+            RecordRef::Other(record) => record.clone(),
+        }
+    }
+}
+
 /// Decodes the record at the start of `bytes`; returns it and its length.
 pub fn decode(bytes: &[u8]) -> Result<(Record, usize), DecodeStop> {
+    let (record, len) = decode_ref(bytes)?;
+    let owned = match record {
+        RecordRef::Other(record) => record,
+        push => push.to_owned_record(),
+    };
+    Ok((owned, len))
+}
+
+/// [`decode`] without copying a push's body.
+pub fn decode_ref(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), DecodeStop> {
     if bytes.is_empty() {
         return Err(DecodeStop::End);
     }
@@ -191,7 +238,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Record, usize), DecodeStop> {
     Ok((record, total))
 }
 
-fn decode_payload(kind: u8, payload: &[u8]) -> Result<Record, DecodeStop> {
+fn decode_payload(kind: u8, payload: &[u8]) -> Result<RecordRef<'_>, DecodeStop> {
     let mut reader = Reader { bytes: payload };
     let record = match kind {
         KIND_PUSH => {
@@ -202,9 +249,20 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Record, DecodeStop> {
             let attempts = reader.u32()?;
             let content_type = ContentType::from_byte(reader.u8()?).ok_or(DecodeStop::Malformed("content type"))?;
             let body_len = reader.u32()? as usize;
-            let body = reader.take(body_len)?.to_vec();
-            Record::Push { queue, seq, timestamp_ms, visible_at_ms, attempts, content_type, body }
+            let body = reader.take(body_len)?;
+            RecordRef::Push(PushRef { queue, seq, timestamp_ms, visible_at_ms, attempts, content_type, body })
         }
+        _ => RecordRef::Other(decode_other(kind, &mut reader)?),
+    };
+    if !reader.bytes.is_empty() {
+        return Err(DecodeStop::Malformed("trailing bytes in record"));
+    }
+    Ok(record)
+}
+
+/// Every kind but push: fixed-size payloads without a body.
+fn decode_other(kind: u8, reader: &mut Reader<'_>) -> Result<Record, DecodeStop> {
+    let record = match kind {
         KIND_DELETE => Record::Delete { queue: reader.queue()?, seq: reader.u64()? },
         KIND_DELIVER => Record::Deliver { queue: reader.queue()?, seq: reader.u64()?, attempts: reader.u32()? },
         KIND_REQUEUE => Record::Requeue { queue: reader.queue()?, seq: reader.u64()?, visible_at_ms: reader.u64()? },
@@ -217,9 +275,6 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Record, DecodeStop> {
         },
         _ => return Err(DecodeStop::Malformed("unknown record kind")),
     };
-    if !reader.bytes.is_empty() {
-        return Err(DecodeStop::Malformed("trailing bytes in record"));
-    }
     Ok(record)
 }
 
@@ -287,8 +342,20 @@ mod tests {
             let mut bytes = Vec::new();
             record.encode_into(&mut bytes);
             assert_eq!(bytes.len() as u64, record.encoded_len());
-            assert_eq!(decode(&bytes), Ok((record, bytes.len())));
+            assert_eq!(decode(&bytes), Ok((record.clone(), bytes.len())));
+            let (borrowed, len) = decode_ref(&bytes).expect("decodes borrowed");
+            assert_eq!((borrowed.to_owned_record(), len), (record, bytes.len()));
         }
+    }
+
+    #[test]
+    fn a_borrowed_push_body_points_into_the_decoded_bytes() {
+        let mut bytes = Vec::new();
+        samples()[0].encode_into(&mut bytes);
+        let Ok((RecordRef::Push(push), _)) = decode_ref(&bytes) else { panic!("a push") };
+        assert_eq!(push.body, b"{\"a\":1}");
+        let body_offset = (RECORD_HEADER_LEN + PUSH_FIXED_LEN) as usize;
+        assert!(std::ptr::eq(push.body.as_ptr(), bytes[body_offset..].as_ptr()), "no copy");
     }
 
     #[test]

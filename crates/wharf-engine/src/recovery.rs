@@ -18,7 +18,9 @@ use wharf_core::{WharfError, WharfResult};
 
 use crate::catalog::Catalog;
 use crate::log::BodyLocation;
-use crate::record::{self, DecodeStop, Record, MAX_PAYLOAD_LEN, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::record::{
+    self, DecodeStop, RecordRef, MAX_PAYLOAD_LEN, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
 use crate::segment::{self, list_segments, segment_path};
 use crate::state::State;
 
@@ -118,13 +120,18 @@ fn replay_segment(
     }
     let mut offset = SEGMENT_HEADER_LEN as usize;
     loop {
-        match record::decode(&bytes[offset..]) {
+        match record::decode_ref(&bytes[offset..]) {
             Ok((record, len)) => {
-                let body = matches!(record, Record::Push { .. }).then(|| BodyLocation {
-                    segment: segment as u32,
-                    offset: (offset as u64 + RECORD_HEADER_LEN + PUSH_FIXED_LEN) as u32,
-                });
-                state.apply(&record, body, now_ms);
+                match record {
+                    RecordRef::Push(push) => {
+                        let body = BodyLocation {
+                            segment: segment as u32,
+                            offset: (offset as u64 + RECORD_HEADER_LEN + PUSH_FIXED_LEN) as u32,
+                        };
+                        state.apply_push(&push, Some(body), now_ms);
+                    }
+                    RecordRef::Other(record) => state.apply(&record, None, now_ms),
+                }
                 report.records += 1;
                 offset += len;
             }

@@ -9,7 +9,7 @@ use wharf_core::{MessageId, QueueId};
 use crate::catalog::Catalog;
 use crate::index::{Entry, QueueIndex};
 use crate::log::BodyLocation;
-use crate::record::Record;
+use crate::record::{PushRef, Record};
 
 pub struct State {
     pub catalog: Catalog,
@@ -47,14 +47,16 @@ impl State {
     pub fn apply(&mut self, record: &Record, body: Option<BodyLocation>, now_ms: u64) {
         match record {
             Record::Push { queue, seq, timestamp_ms, visible_at_ms, attempts, content_type, body: bytes } => {
-                self.next_seq = self.next_seq.max(seq + 1);
-                let Some(location) = body else { return };
-                if !self.catalog.queues.contains_key(queue) {
-                    return;
-                }
-                let entry =
-                    Entry::new(location, bytes.len() as u32, *content_type, *attempts, *timestamp_ms, *visible_at_ms);
-                self.insert_entry(*queue, *seq, entry, now_ms);
+                let push = PushRef {
+                    queue: *queue,
+                    seq: *seq,
+                    timestamp_ms: *timestamp_ms,
+                    visible_at_ms: *visible_at_ms,
+                    attempts: *attempts,
+                    content_type: *content_type,
+                    body: bytes,
+                };
+                self.apply_push(&push, body, now_ms);
             }
             Record::Delete { queue, seq } => {
                 self.remove_entry(*queue, *seq);
@@ -85,6 +87,25 @@ impl State {
                 self.insert_entry(*to_queue, *new_seq, moved, now_ms);
             }
         }
+    }
+
+    /// Applies a push record; recovery calls this with the body borrowed
+    /// from the segment it reads, so replay copies no bodies.
+    pub fn apply_push(&mut self, push: &PushRef<'_>, body: Option<BodyLocation>, now_ms: u64) {
+        self.next_seq = self.next_seq.max(push.seq + 1);
+        let Some(location) = body else { return };
+        if !self.catalog.queues.contains_key(&push.queue) {
+            return;
+        }
+        let entry = Entry::new(
+            location,
+            push.body.len() as u32,
+            push.content_type,
+            push.attempts,
+            push.timestamp_ms,
+            push.visible_at_ms,
+        );
+        self.insert_entry(push.queue, push.seq, entry, now_ms);
     }
 
     fn insert_entry(&mut self, queue: QueueId, seq: u64, entry: Entry, now_ms: u64) {
