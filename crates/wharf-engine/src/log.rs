@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use tokio::sync::watch;
 use wharf_core::{WharfError, WharfResult};
 
-use crate::record::{self, Record, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::record::{self, Record, RecordRef, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, segment_path, Faults};
 
 /// Where a message body lives on disk.
@@ -202,16 +202,38 @@ impl Log {
     /// Reads a message body and checks its record's checksum. `Ok(None)`
     /// means the bytes on disk are damaged: the body must not be served.
     pub fn read_body(&self, location: BodyLocation, len: u32) -> WharfResult<Option<Vec<u8>>> {
-        let file = self.reader(location.segment as u64)?;
-        let prefix = RECORD_HEADER_LEN + PUSH_FIXED_LEN;
-        let Some(start) = (location.offset as u64).checked_sub(prefix) else { return Ok(None) };
-        let mut bytes = vec![0u8; (prefix + len as u64) as usize];
-        file.read_exact_at(&mut bytes, start)
-            .map_err(|error| WharfError::StorageFailed { detail: format!("reading a message body: {error}") })?;
-        match record::decode(&bytes) {
-            Ok((Record::Push { body, .. }, _)) if body.len() == len as usize => Ok(Some(body)),
-            _ => Ok(None),
+        let mut bodies = self.read_bodies(&[(location, len)])?;
+        Ok(bodies.pop().flatten())
+    }
+
+    /// Reads many bodies, in the order asked, each checked like
+    /// [`Log::read_body`]. Bodies whose records lie back to back in one
+    /// segment (a batch pushed together, pulled together) are read with one
+    /// `pread` per run instead of one per message.
+    pub fn read_bodies(&self, wanted: &[(BodyLocation, u32)]) -> WharfResult<Vec<Option<Vec<u8>>>> {
+        let mut bodies = Vec::with_capacity(wanted.len());
+        let mut next = 0;
+        while next < wanted.len() {
+            let run = run_length(&wanted[next..]);
+            let (first, _) = wanted[next];
+            let (last, last_len) = wanted[next + run - 1];
+            let Some(start) = (first.offset as u64).checked_sub(BODY_PREFIX) else {
+                bodies.push(None);
+                next += 1;
+                continue;
+            };
+            let end = last.offset as u64 + last_len as u64;
+            let mut bytes = vec![0u8; (end - start) as usize];
+            self.reader(first.segment as u64)?
+                .read_exact_at(&mut bytes, start)
+                .map_err(|error| WharfError::StorageFailed { detail: format!("reading message bodies: {error}") })?;
+            for &(location, len) in &wanted[next..next + run] {
+                let from = (location.offset as u64 - BODY_PREFIX - start) as usize;
+                bodies.push(intact_body(&bytes[from..], len).map(<[u8]>::to_vec));
+            }
+            next += run;
         }
+        Ok(bodies)
     }
 
     fn reader(&self, segment: u64) -> WharfResult<Arc<File>> {
@@ -251,6 +273,38 @@ impl Log {
 impl Drop for Log {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Bytes of a Push record before its body.
+const BODY_PREFIX: u64 = RECORD_HEADER_LEN + PUSH_FIXED_LEN;
+
+/// Largest read that [`Log::read_bodies`] merges several bodies into.
+const MAX_MERGED_READ: u64 = 1 << 20;
+
+/// How many of `wanted`, from the first, are records lying back to back in
+/// one segment (each record starts where the previous body ends).
+fn run_length(wanted: &[(BodyLocation, u32)]) -> usize {
+    let Some(&(first, _)) = wanted.first() else { return 0 };
+    let mut run = 1;
+    while let (Some(&(previous, previous_len)), Some(&(location, len))) = (wanted.get(run - 1), wanted.get(run)) {
+        let adjacent = location.segment == first.segment
+            && location.offset as u64 == previous.offset as u64 + previous_len as u64 + BODY_PREFIX;
+        // Adjacent records only move forward, so this cannot underflow.
+        if !adjacent || location.offset as u64 + len as u64 - first.offset as u64 > MAX_MERGED_READ {
+            break;
+        }
+        run += 1;
+    }
+    run
+}
+
+/// The body of the Push record at the start of `bytes`, if that record is
+/// intact (checksum, framing) and its body is `len` bytes long.
+fn intact_body(bytes: &[u8], len: u32) -> Option<&[u8]> {
+    match record::decode_ref(bytes) {
+        Ok((RecordRef::Push(push), _)) if push.body.len() == len as usize => Some(push.body),
+        _ => None,
     }
 }
 
@@ -312,4 +366,39 @@ fn write_chunks(dir: &Path, files: &mut BTreeMap<u64, File>, chunks: Vec<Chunk>,
         files.retain(|segment, _| *segment == newest);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(segment: u32, offset: u64) -> BodyLocation {
+        BodyLocation { segment, offset: offset as u32 }
+    }
+
+    #[test]
+    fn only_back_to_back_records_of_one_segment_are_read_together() {
+        let first = SEGMENT_HEADER_LEN + BODY_PREFIX;
+        let second = first + 10 + BODY_PREFIX;
+        let third = second + 20 + BODY_PREFIX;
+        assert_eq!(run_length(&[(at(1, first), 10), (at(1, second), 20), (at(1, third), 5)]), 3);
+        // A record in between (a delete, another queue's push) ends the run.
+        assert_eq!(run_length(&[(at(1, first), 10), (at(1, second + 24), 20)]), 1);
+        assert_eq!(run_length(&[(at(1, first), 10), (at(2, second), 20)]), 1);
+        // Pulled out of file order (a retried message is older).
+        assert_eq!(run_length(&[(at(1, second), 20), (at(1, first), 10)]), 1);
+        assert_eq!(run_length(&[]), 0);
+    }
+
+    #[test]
+    fn a_run_never_grows_past_the_merged_read_limit() {
+        let len = 100_000u32;
+        let wanted: Vec<_> = (0..30u64)
+            .map(|n| (at(1, SEGMENT_HEADER_LEN + BODY_PREFIX + n * (len as u64 + BODY_PREFIX)), len))
+            .collect();
+        let run = run_length(&wanted);
+        assert!(run > 1 && run < 30, "run of {run}");
+        let (last, last_len) = wanted[run - 1];
+        assert!(last.offset as u64 + last_len as u64 - wanted[0].0.offset as u64 <= MAX_MERGED_READ);
+    }
 }

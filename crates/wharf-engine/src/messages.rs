@@ -298,10 +298,12 @@ impl Engine {
     /// Reads the bodies of picked messages. A body whose bytes on disk fail
     /// their checksum is never served: the message is dropped and reported.
     async fn read_views(&self, queue: QueueId, picked: Vec<Picked>, kind: HandleKind) -> WharfResult<Vec<MessageView>> {
+        let wanted: Vec<_> = picked.iter().map(|message| (message.entry.location, message.entry.body_len)).collect();
+        let bodies = self.log.read_bodies(&wanted)?;
         let mut views = Vec::with_capacity(picked.len());
         let mut corrupt = Vec::new();
-        for Picked { seq, id, entry } in picked {
-            match self.log.read_body(entry.location, entry.body_len)? {
+        for (Picked { seq, id, entry }, body) in picked.into_iter().zip(bodies) {
+            match body {
                 Some(body) => views.push(MessageView {
                     id,
                     body,

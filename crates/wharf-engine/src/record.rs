@@ -24,7 +24,7 @@ pub const PUSH_FIXED_LEN: u64 = 16 + 8 + 8 + 8 + 4 + 1 + 4;
 /// A record larger than this is corrupt: no valid record comes near it.
 pub const MAX_PAYLOAD_LEN: u32 = 16 * 1024 * 1024;
 
-pub(crate) const KIND_PUSH: u8 = 1;
+const KIND_PUSH: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_DELIVER: u8 = 3;
 const KIND_REQUEUE: u8 = 4;
