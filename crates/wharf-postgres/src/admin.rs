@@ -129,7 +129,9 @@ impl PostgresBroker {
     pub(crate) async fn token_by_hash(&self, secret_hash: &[u8; 32]) -> WharfResult<Option<TokenRecord>> {
         let client = self.client().await?;
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1");
-        let found = client.query_opt(&sql, &[&secret_hash.as_slice()]).await.map_err(db_error)?;
+        // Every request authenticates: one round trip, no parse.
+        let stmt = client.prepare_cached(&sql).await.map_err(db_error)?;
+        let found = client.query_opt(&stmt, &[&secret_hash.as_slice()]).await.map_err(db_error)?;
         found.as_ref().map(rows::token).transpose()
     }
 
@@ -397,7 +399,7 @@ impl PostgresBroker {
         let (count, bytes) = crate::housekeeping::sizes(&gone)?;
         let mut deltas = crate::counters::Deltas::default();
         deltas.add(queue, -count, -bytes);
-        deltas.apply(&*tx).await?;
+        deltas.apply(&tx).await?;
         tx.execute("UPDATE queues SET last_purge_ms = $2 WHERE id = $1", &[&id_bytes(queue.0), &self.now_ms()])
             .await
             .map_err(db_error)?;

@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use tokio_postgres::GenericClient;
+use deadpool_postgres::GenericClient;
 use wharf_core::model::QueueMetrics;
 use wharf_core::{QueueId, WharfResult};
 
 use crate::admin::id_bytes;
-use crate::db_error;
 use crate::rows::u64_of;
+use crate::{db_error, prepared};
 
 /// Counter rows per queue.
 const SLOTS: u16 = 16;
@@ -40,15 +40,14 @@ impl Deltas {
             if count == 0 && bytes == 0 {
                 continue;
             }
-            client
-                .execute(
-                    "INSERT INTO queue_counters (queue_id, slot, count, bytes) VALUES ($1, $2, $3, $4) \
+            let upsert = prepared(
+                client,
+                "INSERT INTO queue_counters (queue_id, slot, count, bytes) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (queue_id, slot) DO UPDATE \
                      SET count = queue_counters.count + $3, bytes = queue_counters.bytes + $4",
-                    &[&id_bytes(queue.0), &slot, &count, &bytes],
-                )
-                .await
-                .map_err(db_error)?;
+            )
+            .await?;
+            client.execute(&upsert, &[&id_bytes(queue.0), &slot, &count, &bytes]).await.map_err(db_error)?;
         }
         Ok(())
     }
@@ -57,15 +56,14 @@ impl Deltas {
 /// Backlog of every message not yet acked or dead-lettered: ready, leased
 /// and delayed alike. Includes the caller's own applied changes.
 pub(crate) async fn metrics_of<C: GenericClient + Sync>(client: &C, queue: QueueId) -> WharfResult<QueueMetrics> {
-    let row = client
-        .query_one(
-            "SELECT coalesce(sum(count), 0)::bigint AS count, coalesce(sum(bytes), 0)::bigint AS bytes, \
+    let stmt = prepared(
+        client,
+        "SELECT coalesce(sum(count), 0)::bigint AS count, coalesce(sum(bytes), 0)::bigint AS bytes, \
              coalesce((SELECT min(timestamp_ms) FROM messages WHERE queue_id = $1), 0) AS oldest \
              FROM queue_counters WHERE queue_id = $1",
-            &[&id_bytes(queue.0)],
-        )
-        .await
-        .map_err(db_error)?;
+    )
+    .await?;
+    let row = client.query_one(&stmt, &[&id_bytes(queue.0)]).await.map_err(db_error)?;
     Ok(QueueMetrics {
         backlog_count: u64_of(&row, "count")?,
         backlog_bytes: u64_of(&row, "bytes")?,

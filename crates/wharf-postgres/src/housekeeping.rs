@@ -7,14 +7,15 @@
 //! LOCKED` and changed in the transaction that took them, so a message is
 //! requeued, dead-lettered or deleted by exactly one of them.
 
-use tokio_postgres::{GenericClient, Row};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
 use wharf_core::model::{ConsumerKind, ConsumerSettings};
 use wharf_core::{AccountId, MessageId, QueueId, WharfError, WharfResult};
 
 use crate::admin::id_bytes;
 use crate::counters::Deltas;
 use crate::rows::{self, u32_of, u64_of};
-use crate::{db_error, PostgresBroker};
+use crate::{db_error, prepared, PostgresBroker};
 
 /// What message operations need to know about a queue and its consumer.
 #[derive(Debug, Clone)]
@@ -69,9 +70,13 @@ impl PostgresBroker {
     ) -> WharfResult<QueueContext> {
         let row = client
             .query_opt(
-                "SELECT q.delivery_delay, q.delivery_paused, q.message_retention_period, c.kind, \
+                &prepared(
+                    client,
+                    "SELECT q.delivery_delay, q.delivery_paused, q.message_retention_period, c.kind, \
                  c.dead_letter_queue, c.batch_size, c.max_retries, c.retry_delay, c.visibility_timeout_ms \
                  FROM queues q LEFT JOIN consumers c ON c.queue_id = q.id WHERE q.id = $1 AND q.account_id = $2",
+                )
+                .await?,
                 &[&id_bytes(queue.0), &id_bytes(account.0)],
             )
             .await
@@ -93,7 +98,7 @@ impl PostgresBroker {
         let requeue_at = now_ms + context.consumer.retry_delay as i64 * 1000;
         let row = client
             .query_one(
-                HOUSEKEEP_SQL,
+                &prepared(client, HOUSEKEEP_SQL).await?,
                 &[&id_bytes(context.queue.0), &cutoff, &now_ms, &requeue_at, &(context.consumer.max_retries as i32)],
             )
             .await
@@ -119,7 +124,7 @@ impl PostgresBroker {
         }
         let Some(name) = &context.dead_letter_queue else {
             let deleted = client
-                .query("DELETE FROM messages WHERE id = ANY($1) RETURNING body_len", &[&ids])
+                .query(&prepared(client, "DELETE FROM messages WHERE id = ANY($1) RETURNING body_len").await?, &[&ids])
                 .await
                 .map_err(db_error)?;
             let (count, bytes) = sizes(&deleted)?;
@@ -132,10 +137,14 @@ impl PostgresBroker {
         let new_ids: Vec<Vec<u8>> = ids.iter().map(|_| MessageId::random().to_bytes().to_vec()).collect();
         let moved = client
             .query(
-                "UPDATE messages m SET queue_id = $1, id = moved.new_id, seq = nextval('message_seq'), \
+                &prepared(
+                    client,
+                    "UPDATE messages m SET queue_id = $1, id = moved.new_id, seq = nextval('message_seq'), \
                  attempts = 0, visible_at_ms = 0, delayed = false, lease_expiry_ms = 0 \
                  FROM unnest($2::bytea[], $3::bytea[]) AS moved (old_id, new_id) WHERE m.id = moved.old_id \
                  RETURNING m.body_len",
+                )
+                .await?,
                 &[&id_bytes(target.0), &ids, &new_ids],
             )
             .await
@@ -185,10 +194,10 @@ impl PostgresBroker {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         // QueueNotFound if it was deleted since the scan.
-        let context = self.context(&*tx, account, queue).await?;
+        let context = self.context(&tx, account, queue).await?;
         let mut deltas = Deltas::default();
-        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
-        deltas.apply(&*tx).await?;
+        self.housekeep(&tx, &context, now_ms, &mut deltas).await?;
+        deltas.apply(&tx).await?;
         tx.commit().await.map_err(db_error)
     }
 }

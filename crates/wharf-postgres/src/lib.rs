@@ -232,3 +232,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The guarded value is a join handle; a panic elsewhere cannot corrupt it.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// The connection's prepared statement for `sql`, prepared on first use:
+/// later uses skip the parse round trip (each round trip is a switch to a
+/// PostgreSQL backend, the main cost of a request).
+async fn prepared<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    sql: &str,
+) -> WharfResult<tokio_postgres::Statement> {
+    client.prepare_cached(sql).await.map_err(db_error)
+}

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{GenericClient, Row};
+use tokio_postgres::Row;
 use wharf_core::lease::{HandleClaims, HandleKind, HandleProblem};
 use wharf_core::model::{
     AckOutcome, ExtendOutcome, MessageView, NewMessage, PullRequest, PullResult, QueueMetrics, RetryRequest,
@@ -16,7 +17,7 @@ use crate::admin::id_bytes;
 use crate::counters::{metrics_of, Deltas};
 use crate::housekeeping::sizes;
 use crate::rows::{self, u32_of, u64_of};
-use crate::{db_error, PostgresBroker};
+use crate::{db_error, prepared, PostgresBroker};
 
 const GONE: &str = "message is no longer in the queue (already acknowledged, expired or purged)";
 const NOT_CURRENT: &str = "lease is not the current delivery of this message (expired or redelivered)";
@@ -49,9 +50,9 @@ impl PostgresBroker {
         validate::messages(&messages, &self.limits)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&*tx, account, queue).await?;
+        let context = self.context(&tx, account, queue).await?;
         let incoming: u64 = messages.iter().map(|message| message.body.len() as u64).sum();
-        validate::backlog_room(backlog_bytes(&*tx, queue).await?, incoming, &self.limits)?;
+        validate::backlog_room(backlog_bytes(&tx, queue).await?, incoming, &self.limits)?;
         let now_ms = self.now_ms();
         let ids: Vec<Vec<u8>> = messages.iter().map(|_| MessageId::random().to_bytes().to_vec()).collect();
         let visible_at: Vec<i64> = messages
@@ -83,8 +84,8 @@ impl PostgresBroker {
         let bytes: i64 = messages.iter().map(|message| message.body.len() as i64).sum();
         let mut deltas = Deltas::default();
         deltas.add(queue, messages.len() as i64, bytes);
-        deltas.apply(&*tx).await?;
-        let metrics = metrics_of(&*tx, queue).await?;
+        deltas.apply(&tx).await?;
+        let metrics = metrics_of(&tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(metrics)
     }
@@ -97,7 +98,7 @@ impl PostgresBroker {
     ) -> WharfResult<PullResult> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&*tx, account, queue).await?;
+        let context = self.context(&tx, account, queue).await?;
         if !context.has_pull_consumer {
             return Err(WharfError::PullConsumerMissing);
         }
@@ -110,14 +111,14 @@ impl PostgresBroker {
         validate::visibility_timeout(timeout_ms, &self.limits)?;
         let now_ms = self.now_ms();
         let mut deltas = Deltas::default();
-        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
+        self.housekeep(&tx, &context, now_ms, &mut deltas).await?;
         let stmt = tx.prepare_cached(PULL_SQL).await.map_err(db_error)?;
         let expiry = now_ms + crate::ms(timeout_ms);
         let leased =
             tx.query(&stmt, &[&id_bytes(queue.0), &now_ms, &expiry, &(batch_size as i64)]).await.map_err(db_error)?;
         let messages = self.views(queue, &leased, HandleKind::Lease)?;
-        deltas.apply(&*tx).await?;
-        let metrics = metrics_of(&*tx, queue).await?;
+        deltas.apply(&tx).await?;
+        let metrics = metrics_of(&tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(PullResult { messages, metrics })
     }
@@ -137,14 +138,14 @@ impl PostgresBroker {
         let mut outcome = AckOutcome::default();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&*tx, account, queue).await?;
+        let context = self.context(&tx, account, queue).await?;
         let now_ms = self.now_ms();
         let mut deltas = Deltas::default();
-        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
+        self.housekeep(&tx, &context, now_ms, &mut deltas).await?;
         let ack_claims = self.decode_all(queue, acks, HandleKind::Lease);
         let retry_handles: Vec<String> = retries.iter().map(|retry| retry.lease_id.clone()).collect();
         let retry_claims = self.decode_all(queue, &retry_handles, HandleKind::Lease);
-        let live = lock_live(&*tx, queue, ack_claims.iter().chain(&retry_claims)).await?;
+        let live = lock_live(&tx, queue, ack_claims.iter().chain(&retry_claims)).await?;
 
         let mut settled = HashSet::new();
         let mut deleted = Vec::new();
@@ -188,7 +189,7 @@ impl PostgresBroker {
         }
         if !deleted.is_empty() {
             let gone = tx
-                .query("DELETE FROM messages WHERE id = ANY($1) RETURNING body_len", &[&deleted])
+                .query(&prepared(&tx, "DELETE FROM messages WHERE id = ANY($1) RETURNING body_len").await?, &[&deleted])
                 .await
                 .map_err(db_error)?;
             let (count, bytes) = sizes(&gone)?;
@@ -196,16 +197,20 @@ impl PostgresBroker {
         }
         if !requeued.is_empty() {
             tx.execute(
-                "UPDATE messages m SET lease_expiry_ms = 0, visible_at_ms = r.visible_at_ms, \
+                &prepared(
+                    &tx,
+                    "UPDATE messages m SET lease_expiry_ms = 0, visible_at_ms = r.visible_at_ms, \
                  delayed = r.visible_at_ms > $3 \
                  FROM unnest($1::bytea[], $2::bigint[]) AS r (id, visible_at_ms) WHERE m.id = r.id",
+                )
+                .await?,
                 &[&requeued, &requeue_at, &now_ms],
             )
             .await
             .map_err(db_error)?;
         }
-        self.settle_exhausted(&*tx, &context, &exhausted, now_ms, &mut deltas).await?;
-        deltas.apply(&*tx).await?;
+        self.settle_exhausted(&tx, &context, &exhausted, now_ms, &mut deltas).await?;
+        deltas.apply(&tx).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(outcome)
     }
@@ -220,14 +225,14 @@ impl PostgresBroker {
         let mut outcome = ExtendOutcome::default();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&*tx, account, queue).await?;
+        let context = self.context(&tx, account, queue).await?;
         let timeout_ms = visibility_timeout_ms.unwrap_or(context.consumer.visibility_timeout_ms);
         validate::visibility_timeout(timeout_ms, &self.limits)?;
         let now_ms = self.now_ms();
         let mut deltas = Deltas::default();
-        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
+        self.housekeep(&tx, &context, now_ms, &mut deltas).await?;
         let claims = self.decode_all(queue, leases, HandleKind::Lease);
-        let live = lock_live(&*tx, queue, claims.iter()).await?;
+        let live = lock_live(&tx, queue, claims.iter()).await?;
         let mut extended = Vec::new();
         for (lease, claims) in leases.iter().zip(&claims) {
             match claims {
@@ -245,11 +250,14 @@ impl PostgresBroker {
         }
         if !extended.is_empty() {
             let expiry = now_ms + crate::ms(timeout_ms);
-            tx.execute("UPDATE messages SET lease_expiry_ms = $2 WHERE id = ANY($1)", &[&extended, &expiry])
-                .await
-                .map_err(db_error)?;
+            tx.execute(
+                &prepared(&tx, "UPDATE messages SET lease_expiry_ms = $2 WHERE id = ANY($1)").await?,
+                &[&extended, &expiry],
+            )
+            .await
+            .map_err(db_error)?;
         }
-        deltas.apply(&*tx).await?;
+        deltas.apply(&tx).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(outcome)
     }
@@ -265,18 +273,21 @@ impl PostgresBroker {
         validate::pull_batch_size(batch_size, &self.limits)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&*tx, account, queue).await?;
+        let context = self.context(&tx, account, queue).await?;
         let now_ms = self.now_ms();
         let mut deltas = Deltas::default();
-        self.housekeep(&*tx, &context, now_ms, &mut deltas).await?;
+        self.housekeep(&tx, &context, now_ms, &mut deltas).await?;
         let sql = format!(
             "SELECT {VIEW_COLUMNS} FROM messages WHERE queue_id = $1 AND lease_expiry_ms = 0 AND NOT delayed \
              AND visible_at_ms <= $2 \
              ORDER BY seq LIMIT $3"
         );
-        let found = tx.query(&sql, &[&id_bytes(queue.0), &now_ms, &(batch_size as i64)]).await.map_err(db_error)?;
+        let found = tx
+            .query(&prepared(&tx, &sql).await?, &[&id_bytes(queue.0), &now_ms, &(batch_size as i64)])
+            .await
+            .map_err(db_error)?;
         let views = self.views(queue, &found, kind)?;
-        deltas.apply(&*tx).await?;
+        deltas.apply(&tx).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(views)
     }
@@ -293,9 +304,9 @@ impl PostgresBroker {
         let mut outcome = AckOutcome::default();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        self.context(&*tx, account, queue).await?;
+        self.context(&tx, account, queue).await?;
         let claims = self.decode_all(queue, handles, kind);
-        let live = lock_live(&*tx, queue, claims.iter()).await?;
+        let live = lock_live(&tx, queue, claims.iter()).await?;
         let mut deleted = Vec::new();
         let mut seen = HashSet::new();
         for (handle, claims) in handles.iter().zip(&claims) {
@@ -313,13 +324,13 @@ impl PostgresBroker {
         }
         if !deleted.is_empty() {
             let gone = tx
-                .query("DELETE FROM messages WHERE id = ANY($1) RETURNING body_len", &[&deleted])
+                .query(&prepared(&tx, "DELETE FROM messages WHERE id = ANY($1) RETURNING body_len").await?, &[&deleted])
                 .await
                 .map_err(db_error)?;
             let (count, bytes) = sizes(&gone)?;
             let mut deltas = Deltas::default();
             deltas.add(queue, -count, -bytes);
-            deltas.apply(&*tx).await?;
+            deltas.apply(&tx).await?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(outcome)
@@ -328,11 +339,11 @@ impl PostgresBroker {
     pub(crate) async fn queue_metrics(&self, account: AccountId, queue: QueueId) -> WharfResult<QueueMetrics> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&*tx, account, queue).await?;
+        let context = self.context(&tx, account, queue).await?;
         let mut deltas = Deltas::default();
-        self.housekeep(&*tx, &context, self.now_ms(), &mut deltas).await?;
-        deltas.apply(&*tx).await?;
-        let metrics = metrics_of(&*tx, queue).await?;
+        self.housekeep(&tx, &context, self.now_ms(), &mut deltas).await?;
+        deltas.apply(&tx).await?;
+        let metrics = metrics_of(&tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(metrics)
     }
@@ -385,8 +396,12 @@ async fn lock_live<'a, C: GenericClient + Sync>(
     }
     let found = client
         .query(
-            "SELECT id, attempts, lease_expiry_ms FROM messages WHERE queue_id = $1 AND id = ANY($2) \
+            &prepared(
+                client,
+                "SELECT id, attempts, lease_expiry_ms FROM messages WHERE queue_id = $1 AND id = ANY($2) \
              ORDER BY id FOR UPDATE",
+            )
+            .await?,
             &[&id_bytes(queue.0), &ids],
         )
         .await
@@ -405,7 +420,11 @@ async fn lock_live<'a, C: GenericClient + Sync>(
 async fn backlog_bytes<C: GenericClient + Sync>(client: &C, queue: QueueId) -> WharfResult<u64> {
     let row = client
         .query_one(
-            "SELECT coalesce(sum(bytes), 0)::bigint AS bytes FROM queue_counters WHERE queue_id = $1",
+            &prepared(
+                client,
+                "SELECT coalesce(sum(bytes), 0)::bigint AS bytes FROM queue_counters WHERE queue_id = $1",
+            )
+            .await?,
             &[&id_bytes(queue.0)],
         )
         .await
