@@ -53,6 +53,41 @@ impl Deltas {
     }
 }
 
+/// Applies the deltas and reads the queue's metrics. When the only change is
+/// to `queue` (the usual push or pull) both happen in one statement: the
+/// upsert returns its slot's new values and the other slots are summed beside
+/// it (a statement does not see its own CTE's writes).
+pub(crate) async fn apply_and_metrics<C: GenericClient + Sync>(
+    client: &C,
+    deltas: &mut Deltas,
+    queue: QueueId,
+) -> WharfResult<QueueMetrics> {
+    let only_this_queue = deltas.changes.len() == 1 && deltas.changes.contains_key(&queue);
+    let Some(&(count, bytes)) = deltas.changes.get(&queue).filter(|_| only_this_queue) else {
+        deltas.apply(client).await?;
+        return metrics_of(client, queue).await;
+    };
+    deltas.changes.clear();
+    let slot = (rand::random::<u16>() % SLOTS) as i16;
+    let stmt = prepared(
+        client,
+        "WITH up AS (INSERT INTO queue_counters (queue_id, slot, count, bytes) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (queue_id, slot) DO UPDATE \
+         SET count = queue_counters.count + $3, bytes = queue_counters.bytes + $4 RETURNING count, bytes) \
+         SELECT (SELECT count FROM up) + coalesce(sum(count), 0)::bigint AS count, \
+         (SELECT bytes FROM up) + coalesce(sum(bytes), 0)::bigint AS bytes, \
+         coalesce((SELECT min(timestamp_ms) FROM messages WHERE queue_id = $1), 0) AS oldest \
+         FROM queue_counters WHERE queue_id = $1 AND slot <> $2",
+    )
+    .await?;
+    let row = client.query_one(&stmt, &[&id_bytes(queue.0), &slot, &count, &bytes]).await.map_err(db_error)?;
+    Ok(QueueMetrics {
+        backlog_count: u64_of(&row, "count")?,
+        backlog_bytes: u64_of(&row, "bytes")?,
+        oldest_message_timestamp_ms: u64_of(&row, "oldest")?,
+    })
+}
+
 /// Backlog of every message not yet acked or dead-lettered: ready, leased
 /// and delayed alike. Includes the caller's own applied changes.
 pub(crate) async fn metrics_of<C: GenericClient + Sync>(client: &C, queue: QueueId) -> WharfResult<QueueMetrics> {

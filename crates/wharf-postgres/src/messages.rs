@@ -14,7 +14,7 @@ use wharf_core::model::{
 use wharf_core::{validate, AccountId, MessageId, QueueId, WharfError, WharfResult};
 
 use crate::admin::id_bytes;
-use crate::counters::{metrics_of, Deltas};
+use crate::counters::{apply_and_metrics, Deltas};
 use crate::housekeeping::sizes;
 use crate::rows::{self, u32_of, u64_of};
 use crate::{db_error, prepared, PostgresBroker};
@@ -84,8 +84,7 @@ impl PostgresBroker {
         let bytes: i64 = messages.iter().map(|message| message.body.len() as i64).sum();
         let mut deltas = Deltas::default();
         deltas.add(queue, messages.len() as i64, bytes);
-        deltas.apply(&tx).await?;
-        let metrics = metrics_of(&tx, queue).await?;
+        let metrics = apply_and_metrics(&tx, &mut deltas, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(metrics)
     }
@@ -117,8 +116,7 @@ impl PostgresBroker {
         let leased =
             tx.query(&stmt, &[&id_bytes(queue.0), &now_ms, &expiry, &(batch_size as i64)]).await.map_err(db_error)?;
         let messages = self.views(queue, &leased, HandleKind::Lease)?;
-        deltas.apply(&tx).await?;
-        let metrics = metrics_of(&tx, queue).await?;
+        let metrics = apply_and_metrics(&tx, &mut deltas, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(PullResult { messages, metrics })
     }
@@ -342,8 +340,7 @@ impl PostgresBroker {
         let context = self.context(&tx, account, queue).await?;
         let mut deltas = Deltas::default();
         self.housekeep(&tx, &context, self.now_ms(), &mut deltas).await?;
-        deltas.apply(&tx).await?;
-        let metrics = metrics_of(&tx, queue).await?;
+        let metrics = apply_and_metrics(&tx, &mut deltas, queue).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(metrics)
     }
