@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use common::{broker, config, counted_backlog, SchemaBroker};
+use common::{broker, config, counted_backlog, drain_from_every_node, SchemaBroker};
 use wharf_core::model::{
     Account, ConsumerKind, ConsumerSettings, ConsumerSpec, ContentType, MessageView, NewMessage, PullRequest,
     QueueSettings,
@@ -76,28 +76,8 @@ async fn housekeep_everywhere(nodes: &[Arc<PostgresBroker>], account: AccountId,
 }
 
 /// Pulls with a long lease from every node at once until the queue is empty.
-async fn drain_from_every_node(nodes: &[Arc<PostgresBroker>], account: AccountId, queue: QueueId) -> Vec<MessageView> {
-    let pullers: Vec<_> = (0..NODES * 2)
-        .map(|n| {
-            let node = nodes[n % NODES].clone();
-            tokio::spawn(async move {
-                let mut taken = Vec::new();
-                loop {
-                    let request = PullRequest { batch_size: Some(9), visibility_timeout_ms: Some(600_000) };
-                    let pulled = node.pull(account, queue, request).await.expect("pull");
-                    if pulled.messages.is_empty() {
-                        return taken;
-                    }
-                    taken.extend(pulled.messages);
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for puller in pullers {
-        all.extend(puller.await.expect("puller"));
-    }
-    all
+async fn drain(nodes: &[Arc<PostgresBroker>], account: AccountId, queue: QueueId) -> Vec<MessageView> {
+    drain_from_every_node(nodes, account, queue, NODES * 2, 9).await
 }
 
 /// The backlog count each node reports.
@@ -132,7 +112,7 @@ async fn expired_leases_are_requeued_once_by_three_sweeping_nodes() {
     assert_eq!(counted_backlog(&first.schema, queue).await.0, 90, "rows in the table");
     assert_eq!(metrics_everywhere(&nodes, account, queue).await, vec![90; NODES], "backlog unchanged");
 
-    let redelivered = drain_from_every_node(&nodes, account, queue).await;
+    let redelivered = drain(&nodes, account, queue).await;
     assert_eq!(redelivered.len(), 90, "each expired lease requeued exactly once");
     assert_eq!(bodies(&redelivered), bodies(&leased), "the same messages come back");
     let attempts: Vec<u32> = redelivered.iter().map(|message| message.attempts).collect();
@@ -190,15 +170,14 @@ async fn delayed_messages_become_visible_once() {
 
     // Not due yet: only the undelayed ones can be pulled.
     housekeep_everywhere(&nodes, account, queue).await;
-    let early = drain_from_every_node(&nodes, account, queue).await;
+    let early = drain(&nodes, account, queue).await;
     assert_eq!(bodies(&early), pushed("now", 20), "delayed messages stay hidden");
 
     clock.advance_ms(5_000);
     // Sweepers and pullers (which promote due messages first) on every node at once.
-    let (_, due) =
-        tokio::join!(housekeep_everywhere(&nodes, account, queue), drain_from_every_node(&nodes, account, queue));
+    let (_, due) = tokio::join!(housekeep_everywhere(&nodes, account, queue), drain(&nodes, account, queue));
     let mut delivered = due;
-    delivered.extend(drain_from_every_node(&nodes, account, queue).await);
+    delivered.extend(drain(&nodes, account, queue).await);
     assert_eq!(delivered.len(), 80, "each delayed message delivered exactly once");
     assert_eq!(bodies(&delivered), pushed("later", 80));
     assert!(delivered.iter().all(|message| message.attempts == 1));

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{broker, config, SchemaBroker};
+use common::{broker, config, drain_from_every_node, SchemaBroker};
 use wharf_core::model::{
     Account, ConsumerKind, ConsumerSettings, ConsumerSpec, ContentType, NewMessage, PullRequest, QueueListRequest,
     QueueSettings,
@@ -92,26 +92,7 @@ async fn pullers_on_three_nodes_never_share_a_message() {
     for _ in 0..4 {
         first.push(account, queue, messages(75)).await.expect("push");
     }
-    let pullers: Vec<_> = (0..6)
-        .map(|n| {
-            let node = nodes[n % nodes.len()].clone();
-            tokio::spawn(async move {
-                let mut taken = Vec::new();
-                loop {
-                    let request = PullRequest { batch_size: Some(7), visibility_timeout_ms: Some(600_000) };
-                    let pulled = node.pull(account, queue, request).await.expect("pull");
-                    if pulled.messages.is_empty() {
-                        return taken;
-                    }
-                    taken.extend(pulled.messages);
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for puller in pullers {
-        all.extend(puller.await.expect("puller"));
-    }
+    let all = drain_from_every_node(&nodes, account, queue, 6, 7).await;
     let distinct: HashSet<_> = all.iter().map(|message| message.id).collect();
     assert_eq!(all.len(), 300, "every message delivered");
     assert_eq!(distinct.len(), 300, "no message leased twice");

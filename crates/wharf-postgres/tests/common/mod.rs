@@ -284,3 +284,35 @@ pub async fn counted_backlog(schema: &str, queue: QueueId) -> (u64, u64, u64) {
     let row = client.query_one(&sql, &[&queue.to_bytes().as_slice()]).await.expect("count");
     (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64, row.get::<_, i64>(2) as u64)
 }
+
+/// Pulls with a long lease from `pullers` tasks spread over every node at
+/// once until the queue is empty; returns every message taken.
+pub async fn drain_from_every_node(
+    nodes: &[Arc<PostgresBroker>],
+    account: AccountId,
+    queue: QueueId,
+    pullers: usize,
+    batch_size: u32,
+) -> Vec<MessageView> {
+    let pullers: Vec<_> = (0..pullers)
+        .map(|n| {
+            let node = nodes[n % nodes.len()].clone();
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                loop {
+                    let request = PullRequest { batch_size: Some(batch_size), visibility_timeout_ms: Some(600_000) };
+                    let pulled = node.pull(account, queue, request).await.expect("pull");
+                    if pulled.messages.is_empty() {
+                        return taken;
+                    }
+                    taken.extend(pulled.messages);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for puller in pullers {
+        all.extend(puller.await.expect("puller"));
+    }
+    all
+}
