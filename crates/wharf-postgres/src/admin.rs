@@ -123,16 +123,25 @@ impl PostgresBroker {
             )
             .await
             .map_err(db_error)?;
+        // Cleared after the delete: a lookup racing with it may have cached
+        // the token just before.
+        self.tokens.clear();
         Ok(deleted > 0)
     }
 
     pub(crate) async fn token_by_hash(&self, secret_hash: &[u8; 32]) -> WharfResult<Option<TokenRecord>> {
+        if let Some(record) = self.tokens.get(secret_hash) {
+            return Ok(Some(record));
+        }
         let client = self.client().await?;
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1");
-        // Every request authenticates: one round trip, no parse.
         let stmt = client.prepare_cached(&sql).await.map_err(db_error)?;
         let found = client.query_opt(&stmt, &[&secret_hash.as_slice()]).await.map_err(db_error)?;
-        found.as_ref().map(rows::token).transpose()
+        let record = found.as_ref().map(rows::token).transpose()?;
+        if let Some(record) = &record {
+            self.tokens.put(record);
+        }
+        Ok(record)
     }
 
     pub(crate) async fn list_queue_page(

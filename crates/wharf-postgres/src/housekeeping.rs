@@ -1,7 +1,9 @@
-//! Due work: retention, expired leases (a failed delivery) and
-//! dead-lettering. Every message operation runs it for its queue inside its
-//! own transaction first (as the engine does), and each node's sweeper runs it
-//! for every queue with due work.
+//! Due work: retention, expired leases (a failed delivery), delayed messages
+//! whose time has come, and dead-lettering. Each node's sweeper runs it every
+//! second for every queue with due work; the rarer message operations
+//! (retry, extend, preview, peek, metrics) run it for their queue inside their
+//! own transaction first; pull and ack run the one-statement form in
+//! `hot_path` and fall back to this one only to dead-letter.
 //!
 //! Several nodes may do this at once: rows are taken with `FOR UPDATE SKIP
 //! LOCKED` and changed in the transaction that took them, so a message is
@@ -22,7 +24,6 @@ use crate::{db_error, prepared, PostgresBroker};
 pub(crate) struct QueueContext {
     pub account: AccountId,
     pub queue: QueueId,
-    pub delivery_delay: u32,
     pub delivery_paused: bool,
     pub retention_seconds: u32,
     pub has_pull_consumer: bool,
@@ -72,7 +73,7 @@ impl PostgresBroker {
             .query_opt(
                 &prepared(
                     client,
-                    "SELECT q.delivery_delay, q.delivery_paused, q.message_retention_period, c.kind, \
+                    "SELECT q.delivery_paused, q.message_retention_period, c.kind, \
                  c.dead_letter_queue, c.batch_size, c.max_retries, c.retry_delay, c.visibility_timeout_ms \
                  FROM queues q LEFT JOIN consumers c ON c.queue_id = q.id WHERE q.id = $1 AND q.account_id = $2",
                 )
@@ -167,6 +168,8 @@ impl PostgresBroker {
                      EXISTS (SELECT 1 FROM messages m WHERE m.queue_id = q.id \
                              AND m.lease_expiry_ms > 0 AND m.lease_expiry_ms <= $1) \
                      OR EXISTS (SELECT 1 FROM messages m WHERE m.queue_id = q.id \
+                             AND m.delayed AND m.visible_at_ms <= $1) \
+                     OR EXISTS (SELECT 1 FROM messages m WHERE m.queue_id = q.id \
                              AND m.timestamp_ms <= $1 - q.message_retention_period::bigint * 1000)",
                     &[&now_ms],
                 )
@@ -190,7 +193,7 @@ impl PostgresBroker {
     }
 
     /// Housekeeping of one queue in a transaction of its own.
-    async fn housekeep_alone(&self, account: AccountId, queue: QueueId, now_ms: i64) -> WharfResult<()> {
+    pub(crate) async fn housekeep_alone(&self, account: AccountId, queue: QueueId, now_ms: i64) -> WharfResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         // QueueNotFound if it was deleted since the scan.
@@ -223,7 +226,6 @@ fn context_of(row: &Row, account: AccountId, queue: QueueId) -> WharfResult<Queu
     Ok(QueueContext {
         account,
         queue,
-        delivery_delay: u32_of(row, "delivery_delay")?,
         delivery_paused: rows::get(row, "delivery_paused")?,
         retention_seconds: u32_of(row, "message_retention_period")?,
         has_pull_consumer: kind == Some("http_pull"),

@@ -13,11 +13,14 @@
 mod admin;
 mod broker;
 mod counters;
+mod hot_path;
 mod housekeeping;
 mod messages;
 mod migrate;
+mod oldest;
 mod rows;
 mod subscriptions;
+mod token_cache;
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, Weak};
@@ -41,6 +44,9 @@ const POOL_WAIT: Duration = Duration::from_secs(2);
 /// Default number of connections per node.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
+pub use oldest::OLDEST_TTL_MS;
+pub use token_cache::TOKEN_TTL;
+
 #[derive(Clone)]
 pub struct PostgresConfig {
     /// `postgres://user@host:port/database` (key=value strings work too).
@@ -60,6 +66,8 @@ pub struct PostgresBroker {
     clock: Arc<dyn Clock>,
     codec: HandleCodec,
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    tokens: token_cache::TokenCache,
+    oldest: oldest::OldestCache,
 }
 
 /// What `wharf serve --backend postgres --database-url URL` calls: at most
@@ -122,6 +130,8 @@ impl PostgresBroker {
             clock: config.clock,
             codec: HandleCodec::new(key),
             sweeper: Mutex::new(None),
+            tokens: token_cache::TokenCache::default(),
+            oldest: oldest::OldestCache::default(),
         })
     }
 
@@ -229,7 +239,8 @@ fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The guarded value is a join handle; a panic elsewhere cannot corrupt it.
+    // Every update under these locks is one assignment or insert; a panic
+    // elsewhere cannot leave them torn.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

@@ -5,13 +5,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 use wharf_core::lease::{HandleClaims, HandleKind, HandleProblem};
-use wharf_core::model::{
-    AckOutcome, ExtendOutcome, MessageView, NewMessage, PullRequest, PullResult, QueueMetrics, RetryRequest,
-};
-use wharf_core::{validate, AccountId, MessageId, QueueId, WharfError, WharfResult};
+use wharf_core::model::{AckOutcome, ExtendOutcome, MessageView, QueueMetrics, RetryRequest};
+use wharf_core::{validate, AccountId, MessageId, QueueId, WharfResult};
 
 use crate::admin::id_bytes;
 use crate::counters::{apply_and_metrics, Deltas};
@@ -19,19 +16,11 @@ use crate::housekeeping::sizes;
 use crate::rows::{self, u32_of, u64_of};
 use crate::{db_error, prepared, PostgresBroker};
 
-const GONE: &str = "message is no longer in the queue (already acknowledged, expired or purged)";
+pub(crate) const GONE: &str = "message is no longer in the queue (already acknowledged, expired or purged)";
 const NOT_CURRENT: &str = "lease is not the current delivery of this message (expired or redelivered)";
 const NOT_LEASED: &str = "previewed messages are not leased; there is nothing to retry";
 
 const VIEW_COLUMNS: &str = "id, seq, body, content_type, timestamp_ms, attempts";
-
-/// Leases the oldest ready messages. $1 queue, $2 now, $3 lease expiry, $4 count.
-const PULL_SQL: &str = "\
-UPDATE messages m SET attempts = m.attempts + 1, lease_expiry_ms = $3
-FROM (SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms = 0 AND NOT delayed AND visible_at_ms <= $2
-      ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED) picked
-WHERE m.id = picked.id
-RETURNING m.id, m.seq, m.body, m.content_type, m.timestamp_ms, m.attempts";
 
 /// A message's state as locked by ack, retry, extend or deletion.
 #[derive(Debug, Clone, Copy)]
@@ -41,86 +30,6 @@ struct Live {
 }
 
 impl PostgresBroker {
-    pub(crate) async fn push_messages(
-        &self,
-        account: AccountId,
-        queue: QueueId,
-        messages: Vec<NewMessage>,
-    ) -> WharfResult<QueueMetrics> {
-        validate::messages(&messages, &self.limits)?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&tx, account, queue).await?;
-        let incoming: u64 = messages.iter().map(|message| message.body.len() as u64).sum();
-        validate::backlog_room(backlog_bytes(&tx, queue).await?, incoming, &self.limits)?;
-        let now_ms = self.now_ms();
-        let ids: Vec<Vec<u8>> = messages.iter().map(|_| MessageId::random().to_bytes().to_vec()).collect();
-        let visible_at: Vec<i64> = messages
-            .iter()
-            .map(|message| now_ms + message.delay_seconds.unwrap_or(context.delivery_delay) as i64 * 1000)
-            .collect();
-        let content_types: Vec<i16> = messages.iter().map(|message| message.content_type.to_byte() as i16).collect();
-        let bodies: Vec<&[u8]> = messages.iter().map(|message| message.body.as_slice()).collect();
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO messages (id, queue_id, timestamp_ms, visible_at_ms, delayed, content_type, body_len, body) \
-                 SELECT new.id, $1, $2, new.visible_at_ms, new.visible_at_ms > $2, new.content_type, \
-                 length(new.body), new.body \
-                 FROM unnest($3::bytea[], $4::bigint[], $5::smallint[], $6::bytea[]) \
-                 WITH ORDINALITY AS new (id, visible_at_ms, content_type, body, position) ORDER BY new.position",
-            )
-            .await
-            .map_err(db_error)?;
-        let inserted =
-            tx.execute(&stmt, &[&id_bytes(queue.0), &now_ms, &ids, &visible_at, &content_types, &bodies]).await;
-        match inserted {
-            Ok(_) => {}
-            // The queue was deleted by another request since `context`.
-            Err(error) if error.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
-                return Err(WharfError::QueueNotFound)
-            }
-            Err(error) => return Err(db_error(error)),
-        }
-        let bytes: i64 = messages.iter().map(|message| message.body.len() as i64).sum();
-        let mut deltas = Deltas::default();
-        deltas.add(queue, messages.len() as i64, bytes);
-        let metrics = apply_and_metrics(&tx, &mut deltas, queue).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(metrics)
-    }
-
-    pub(crate) async fn pull_messages(
-        &self,
-        account: AccountId,
-        queue: QueueId,
-        request: PullRequest,
-    ) -> WharfResult<PullResult> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        let context = self.context(&tx, account, queue).await?;
-        if !context.has_pull_consumer {
-            return Err(WharfError::PullConsumerMissing);
-        }
-        if context.delivery_paused {
-            return Err(WharfError::DeliveryPaused);
-        }
-        let batch_size = request.batch_size.unwrap_or(context.consumer.batch_size);
-        validate::pull_batch_size(batch_size, &self.limits)?;
-        let timeout_ms = request.visibility_timeout_ms.unwrap_or(context.consumer.visibility_timeout_ms);
-        validate::visibility_timeout(timeout_ms, &self.limits)?;
-        let now_ms = self.now_ms();
-        let mut deltas = Deltas::default();
-        self.housekeep(&tx, &context, now_ms, &mut deltas).await?;
-        let stmt = tx.prepare_cached(PULL_SQL).await.map_err(db_error)?;
-        let expiry = now_ms + crate::ms(timeout_ms);
-        let leased =
-            tx.query(&stmt, &[&id_bytes(queue.0), &now_ms, &expiry, &(batch_size as i64)]).await.map_err(db_error)?;
-        let messages = self.views(queue, &leased, HandleKind::Lease)?;
-        let metrics = apply_and_metrics(&tx, &mut deltas, queue).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(PullResult { messages, metrics })
-    }
-
     pub(crate) async fn ack_messages(
         &self,
         account: AccountId,
@@ -128,6 +37,9 @@ impl PostgresBroker {
         acks: &[String],
         retries: &[RetryRequest],
     ) -> WharfResult<AckOutcome> {
+        if retries.is_empty() {
+            return self.ack_only(account, queue, acks).await;
+        }
         for retry in retries {
             if let Some(delay) = retry.delay_seconds {
                 validate::delay_seconds(delay, &self.limits)?;
@@ -346,7 +258,12 @@ impl PostgresBroker {
     }
 
     /// Decodes handles; a problem becomes the warning text the engine gives.
-    fn decode_all(&self, queue: QueueId, handles: &[String], kind: HandleKind) -> Vec<Result<HandleClaims, String>> {
+    pub(crate) fn decode_all(
+        &self,
+        queue: QueueId,
+        handles: &[String],
+        kind: HandleKind,
+    ) -> Vec<Result<HandleClaims, String>> {
         handles
             .iter()
             .map(|handle| {
@@ -359,7 +276,7 @@ impl PostgresBroker {
     }
 
     /// Message views in queue order, with a fresh handle of `kind` each.
-    fn views(&self, queue: QueueId, found: &[Row], kind: HandleKind) -> WharfResult<Vec<MessageView>> {
+    pub(crate) fn views(&self, queue: QueueId, found: &[Row], kind: HandleKind) -> WharfResult<Vec<MessageView>> {
         let mut ordered: Vec<(i64, MessageView)> = Vec::with_capacity(found.len());
         for row in found {
             let id = rows::message_id(row, "id")?;
@@ -411,30 +328,12 @@ async fn lock_live<'a, C: GenericClient + Sync>(
     Ok(live)
 }
 
-/// Body bytes of a queue's backlog, from its counters. Concurrent pushes
-/// may each see the other's bytes missing, so the limit can be passed by
-/// what is in flight at once; that is accepted for one cheap read.
-async fn backlog_bytes<C: GenericClient + Sync>(client: &C, queue: QueueId) -> WharfResult<u64> {
-    let row = client
-        .query_one(
-            &prepared(
-                client,
-                "SELECT coalesce(sum(bytes), 0)::bigint AS bytes FROM queue_counters WHERE queue_id = $1",
-            )
-            .await?,
-            &[&id_bytes(queue.0)],
-        )
-        .await
-        .map_err(db_error)?;
-    u64_of(&row, "bytes")
-}
-
 /// Whether a lease names the message's current delivery and it is leased now.
 fn is_current(state: &Live, claims: &HandleClaims, now_ms: i64) -> bool {
     state.lease_expiry_ms > now_ms && state.attempts == claims.attempts
 }
 
-fn warn(warnings: &mut BTreeMap<String, String>, handle: &str, text: &str) {
+pub(crate) fn warn(warnings: &mut BTreeMap<String, String>, handle: &str, text: &str) {
     // Keys are echoed back; cap them so a huge bogus id cannot bloat replies.
     let key: String = handle.chars().take(512).collect();
     warnings.insert(key, text.to_string());
