@@ -294,9 +294,13 @@ impl PostgresBroker {
     }
 
     pub(crate) async fn remove_queue(&self, account: AccountId, queue: QueueId) -> WharfResult<()> {
-        let client = self.client().await?;
-        // Consumers, messages and subscriptions go with it (ON DELETE CASCADE).
-        let deleted = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        // Consumers, counters and subscriptions go with it (ON DELETE
+        // CASCADE). Deleting the counter rows waits for pushes that hold one,
+        // so the next statement, with a fresh snapshot, sees their messages;
+        // later pushes fail on the counters' key (migration 0002).
+        let deleted = tx
             .execute(
                 "DELETE FROM queues WHERE id = $1 AND account_id = $2",
                 &[&id_bytes(queue.0), &id_bytes(account.0)],
@@ -306,7 +310,8 @@ impl PostgresBroker {
         if deleted == 0 {
             return Err(WharfError::QueueNotFound);
         }
-        Ok(())
+        tx.execute("DELETE FROM messages WHERE queue_id = $1", &[&id_bytes(queue.0)]).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
     }
 
     pub(crate) async fn set_consumer(

@@ -13,14 +13,10 @@
 //! statements almost never wait on one counter row (a wait would last until
 //! the other's commit is flushed).
 //!
-//! Pull and ack bring the queue up to date first, as the engine does: the
-//! [`DUE_SQL`] statement (retention, delayed messages whose time has come,
-//! expired leases with retries left) is sent on the same connection right
-//! before the request's own statement, without waiting for its answer
-//! (pipelined), and commits on its own. When there is nothing due it writes
-//! nothing, so it costs no WAL flush and no extra round trip. Expired leases
-//! without retries left are dead-lettered by the full pass in
-//! `housekeeping`, which runs when [`DUE_SQL`] reports one.
+//! A pull first brings its queue up to date when this node knows something
+//! is due (see `due`). An ack needs no such pass: it deletes what it names,
+//! except a message whose last delivery has expired, which belongs to the
+//! dead letter queue as in the engine.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -29,63 +25,15 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use wharf_core::lease::HandleKind;
-use wharf_core::limits::defaults;
 use wharf_core::model::{AckOutcome, NewMessage, PullRequest, PullResult, QueueMetrics};
 use wharf_core::{validate, AccountId, MessageId, QueueId, WharfError, WharfResult};
 
 use crate::admin::id_bytes;
+use crate::due::{DEFAULT_MAX_RETRIES, DUE_SQL};
 use crate::messages::{warn, GONE};
 use crate::oldest::{OLDEST_LOOKED_UP, OLDEST_SKIPPED};
 use crate::rows::{self, u64_of};
 use crate::{db_error, ms, prepared, PostgresBroker};
-
-/// Retry settings of a queue without a consumer (a pull needs one, but
-/// leases outlive a deleted consumer): the defaults, as in the engine.
-const DEFAULT_MAX_RETRIES: i32 = defaults::MAX_RETRIES as i32;
-const DEFAULT_RETRY_DELAY: i32 = defaults::RETRY_DELAY_SECONDS as i32;
-
-/// $1 queue, $2 now, $3 and $4 the default retry delay and max retries (for a
-/// queue without a consumer). Retention deletes (with their counter delta),
-/// promotion of due delayed messages, requeue of expired leases with retries
-/// left; says whether expired leases without retries left are waiting. The
-/// conditions do not overlap: one statement must not change a row twice.
-const DUE_SQL: &str = "\
-WITH ctx AS (
-    SELECT $2 - q.message_retention_period::bigint * 1000 AS cutoff,
-           $2 + coalesce(c.retry_delay, $3)::bigint * 1000 AS requeue_at,
-           coalesce(c.max_retries, $4) AS max_retries
-    FROM queues q LEFT JOIN consumers c ON c.queue_id = q.id WHERE q.id = $1
-), expired AS (
-    DELETE FROM messages WHERE id IN (
-        SELECT id FROM messages WHERE queue_id = $1 AND timestamp_ms <= (SELECT cutoff FROM ctx)
-        FOR UPDATE SKIP LOCKED)
-    RETURNING body_len
-), promoted AS (
-    UPDATE messages SET delayed = false WHERE id IN (
-        SELECT id FROM messages WHERE queue_id = $1 AND delayed AND visible_at_ms <= $2
-            AND timestamp_ms > (SELECT cutoff FROM ctx) FOR UPDATE SKIP LOCKED)
-    RETURNING 1
-), requeued AS (
-    UPDATE messages SET lease_expiry_ms = 0, visible_at_ms = (SELECT requeue_at FROM ctx),
-        delayed = (SELECT requeue_at FROM ctx) > $2
-    WHERE id IN (
-        SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0 AND lease_expiry_ms <= $2
-            AND timestamp_ms > (SELECT cutoff FROM ctx) AND attempts <= (SELECT max_retries FROM ctx)
-            FOR UPDATE SKIP LOCKED)
-    RETURNING 1
-), counted AS (
-    INSERT INTO queue_counters (queue_id, slot, count, bytes)
-    SELECT $1, (pg_backend_pid() % 64)::smallint, -count(*), -coalesce(sum(body_len), 0)::bigint FROM expired
-    HAVING count(*) > 0
-    ON CONFLICT (queue_id, slot) DO UPDATE
-    SET count = queue_counters.count + excluded.count, bytes = queue_counters.bytes + excluded.bytes
-    RETURNING 1
-)
-SELECT EXISTS (
-           SELECT 1 FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0 AND lease_expiry_ms <= $2
-               AND timestamp_ms > (SELECT cutoff FROM ctx) AND attempts > (SELECT max_retries FROM ctx)
-       ) AS exhausted,
-       (SELECT count(*) FROM promoted) + (SELECT count(*) FROM requeued) + (SELECT count(*) FROM counted) AS changed";
 
 /// $1 queue, $2 account, $3 now, $4 ids, $5 per-message delays (NULL: the
 /// queue's), $6 content types, $7 bodies, $8 their total bytes, $9 the
@@ -107,7 +55,7 @@ WITH q AS (
              WITH ORDINALITY AS new (id, delay, content_type, body, position),
          LATERAL (SELECT $3 + coalesce(new.delay, admitted.delivery_delay)::bigint * 1000 AS at) due
     ORDER BY new.position
-    RETURNING 1
+    RETURNING visible_at_ms
 ), counted AS (
     INSERT INTO queue_counters (queue_id, slot, count, bytes)
     SELECT $1, (pg_backend_pid() % 64)::smallint, $10, $8 FROM admitted
@@ -118,7 +66,8 @@ WITH q AS (
 SELECT EXISTS (SELECT 1 FROM q) AS found, EXISTS (SELECT 1 FROM admitted) AS admitted,
        backlog.count, backlog.bytes,
        {oldest} AS oldest,
-       (SELECT count(*) FROM inserted) + (SELECT count(*) FROM counted) AS written
+       (SELECT min(visible_at_ms) FROM inserted WHERE visible_at_ms > $3) AS next_visible,
+       (SELECT count(*) FROM counted) AS counted
 FROM backlog";
 
 /// PUSH_SQL and PULL_SQL with and without the oldest-message lookup.
@@ -162,7 +111,7 @@ WITH ctx AS (
            {oldest} AS oldest
     FROM queue_counters WHERE queue_id = $1
 )
-SELECT ctx.pull_consumer, ctx.paused, backlog.count AS backlog_count, backlog.bytes AS backlog_bytes,
+SELECT ctx.pull_consumer, ctx.paused, ctx.visibility_timeout_ms AS lease_ms, backlog.count AS backlog_count, backlog.bytes AS backlog_bytes,
        backlog.oldest, leased.*
 FROM ctx CROSS JOIN backlog LEFT JOIN leased ON true";
 
@@ -199,7 +148,7 @@ impl PostgresBroker {
         validate::messages(&messages, &self.limits)?;
         let now_ms = self.now_ms();
         let incoming: i64 = messages.iter().map(|message| message.body.len() as i64).sum();
-        let ids: Vec<Vec<u8>> = messages.iter().map(|_| MessageId::random().to_bytes().to_vec()).collect();
+        let ids: Vec<Vec<u8>> = messages.iter().map(|_| time_ordered_id(now_ms).to_bytes().to_vec()).collect();
         let delays: Vec<Option<i32>> =
             messages.iter().map(|message| message.delay_seconds.map(|delay| delay as i32)).collect();
         let content_types: Vec<i16> = messages.iter().map(|message| message.content_type.to_byte() as i16).collect();
@@ -238,6 +187,9 @@ impl PostgresBroker {
             0 => now_ms.max(0) as u64,
             _ => self.oldest.resolve(queue, looked_up, cached, count, now_ms),
         };
+        if let Some(at) = rows::get::<Option<i64>>(&row, "next_visible")? {
+            self.due.expect(queue, at);
+        }
         if !rows::get::<bool>(&row, "admitted")? {
             validate::backlog_room(bytes, incoming as u64, &self.limits)?;
             // The statement decided on these same figures, so this is only
@@ -264,18 +216,23 @@ impl PostgresBroker {
         }
         let now_ms = self.now_ms();
         let client = self.client().await?;
-        let due = prepared(&client, DUE_SQL).await?;
         let cached = self.oldest.fresh(queue, now_ms);
         let stmt = prepared(&client, variant(&PULL_STATEMENTS, cached)).await?;
         let batch_size = request.batch_size.map(i64::from);
         let timeout_ms = request.visibility_timeout_ms.map(ms);
         let (queue_bytes, account_bytes) = (id_bytes(queue.0), id_bytes(account.0));
         let params: [&(dyn ToSql + Sync); 5] = [&queue_bytes, &account_bytes, &now_ms, &batch_size, &timeout_ms];
-        // Polled together, the two are sent back to back: one round trip.
-        let (housekept, found) =
-            tokio::join!(self.run_due(&client, &due, &queue_bytes, now_ms), client.query(&stmt, &params));
-        let found = found.map_err(db_error)?;
-        self.settle_due(account, queue, now_ms, housekept).await?;
+        let found = if self.due.is_due(queue, now_ms) {
+            let due = prepared(&client, DUE_SQL).await?;
+            // Polled together, the two are sent back to back: one round trip.
+            let (housekept, found) =
+                tokio::join!(self.run_due(&client, &due, &queue_bytes, now_ms), client.query(&stmt, &params));
+            let found = found.map_err(db_error)?;
+            self.settle_due(account, queue, now_ms, housekept).await?;
+            found
+        } else {
+            client.query(&stmt, &params).await.map_err(db_error)?
+        };
         let first = found.first().ok_or(WharfError::QueueNotFound)?;
         if !rows::get::<bool>(first, "pull_consumer")? {
             return Err(WharfError::PullConsumerMissing);
@@ -284,6 +241,7 @@ impl PostgresBroker {
             return Err(WharfError::DeliveryPaused);
         }
         let backlog_count = u64_of(first, "backlog_count")?;
+        let lease_ms: i64 = rows::get(first, "lease_ms")?;
         let looked_up = rows::get::<Option<i64>>(first, "oldest")?;
         let metrics = QueueMetrics {
             backlog_count,
@@ -295,6 +253,9 @@ impl PostgresBroker {
             if rows::get::<Option<&[u8]>>(&row, "id")?.is_some() {
                 leased.push(row);
             }
+        }
+        if !leased.is_empty() {
+            self.due.expect(queue, now_ms.saturating_add(lease_ms));
         }
         let messages = self.views(queue, &leased, HandleKind::Lease)?;
         Ok(PullResult { messages, metrics })
@@ -315,14 +276,10 @@ impl PostgresBroker {
         ids.sort_unstable();
         ids.dedup();
         let client = self.client().await?;
-        let due = prepared(&client, DUE_SQL).await?;
         let stmt = prepared(&client, ACK_SQL).await?;
-        let (queue_bytes, account_bytes) = (id_bytes(queue.0), id_bytes(account.0));
-        let params: [&(dyn ToSql + Sync); 5] = [&queue_bytes, &account_bytes, &ids, &now_ms, &DEFAULT_MAX_RETRIES];
-        let (housekept, row) =
-            tokio::join!(self.run_due(&client, &due, &queue_bytes, now_ms), client.query_one(&stmt, &params));
-        let row = row.map_err(db_error)?;
-        self.settle_due(account, queue, now_ms, housekept).await?;
+        let params: [&(dyn ToSql + Sync); 5] =
+            [&id_bytes(queue.0), &id_bytes(account.0), &ids, &now_ms, &DEFAULT_MAX_RETRIES];
+        let row = client.query_one(&stmt, &params).await.map_err(db_error)?;
         if !rows::get::<bool>(&row, "found")? {
             return Err(WharfError::QueueNotFound);
         }
@@ -363,40 +320,14 @@ impl PostgresBroker {
         }
         Ok(())
     }
+}
 
-    /// Runs [`DUE_SQL`]; true when expired leases without retries left wait
-    /// for the full pass.
-    async fn run_due(
-        &self,
-        client: &deadpool_postgres::Object,
-        due: &tokio_postgres::Statement,
-        queue: &Vec<u8>,
-        now_ms: i64,
-    ) -> WharfResult<bool> {
-        let retry_delay = DEFAULT_RETRY_DELAY;
-        let max_retries = DEFAULT_MAX_RETRIES;
-        let row = client.query_one(due, &[queue, &now_ms, &retry_delay, &max_retries]).await.map_err(db_error)?;
-        rows::get(&row, "exhausted")
-    }
-
-    /// After the request's own statement: dead-letters what [`DUE_SQL`]
-    /// found exhausted. Its failure fails the request, whose own change has
-    /// committed; the client's retry is then harmless (a push is not here).
-    async fn settle_due(
-        &self,
-        account: AccountId,
-        queue: QueueId,
-        now_ms: i64,
-        housekept: WharfResult<bool>,
-    ) -> WharfResult<()> {
-        if housekept? {
-            match self.housekeep_alone(account, queue, now_ms).await {
-                Ok(()) | Err(WharfError::QueueNotFound) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
-    }
+/// A message id whose first 48 bits are the time in ms and the other 80
+/// random: new rows then land at the right edge of the primary key's index,
+/// as a sequence's would, instead of on a random page of it.
+pub(crate) fn time_ordered_id(now_ms: i64) -> MessageId {
+    let time = (now_ms.max(0) as u128) & ((1 << 48) - 1);
+    MessageId((time << 80) | (rand::random::<u128>() & ((1 << 80) - 1)))
 }
 
 #[cfg(test)]
@@ -404,8 +335,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_sort_by_time_and_differ() {
+        let (earlier, later) = (time_ordered_id(1_000), time_ordered_id(1_001));
+        assert!(earlier < later);
+        assert_ne!(time_ordered_id(1_000), time_ordered_id(1_000));
+    }
+
+    #[test]
     fn statements_name_every_parameter_they_are_given() {
-        for (sql, count) in [(PUSH_SQL, 10), (PULL_SQL, 5), (ACK_SQL, 5), (DUE_SQL, 4)] {
+        for (sql, count) in [(PUSH_SQL, 10), (PULL_SQL, 5), (ACK_SQL, 5)] {
             assert!(sql.contains(&format!("${count}")), "{sql}");
             assert!(!sql.contains(&format!("${}", count + 1)), "{sql}");
         }

@@ -2,8 +2,8 @@
 //! whose time has come, and dead-lettering. Each node's sweeper runs it every
 //! second for every queue with due work; the rarer message operations
 //! (retry, extend, preview, peek, metrics) run it for their queue inside their
-//! own transaction first; pull and ack run the one-statement form in
-//! `hot_path` and fall back to this one only to dead-letter.
+//! own transaction first; a pull runs the one-statement form in `due` when
+//! something is due and falls back to this one only to dead-letter.
 //!
 //! Several nodes may do this at once: rows are taken with `FOR UPDATE SKIP
 //! LOCKED` and changed in the transaction that took them, so a message is
@@ -12,7 +12,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use wharf_core::model::{ConsumerKind, ConsumerSettings};
-use wharf_core::{AccountId, MessageId, QueueId, WharfError, WharfResult};
+use wharf_core::{AccountId, QueueId, WharfError, WharfResult};
 
 use crate::admin::id_bytes;
 use crate::counters::Deltas;
@@ -135,7 +135,8 @@ impl PostgresBroker {
         let target = dead_letter_queue(client, context.account, name, now_ms).await?;
         // A dead-lettered message is a new message of the other queue (new id,
         // new place in line, no deliveries yet) that keeps its timestamp.
-        let new_ids: Vec<Vec<u8>> = ids.iter().map(|_| MessageId::random().to_bytes().to_vec()).collect();
+        let new_ids: Vec<Vec<u8>> =
+            ids.iter().map(|_| crate::hot_path::time_ordered_id(now_ms).to_bytes().to_vec()).collect();
         let moved = client
             .query(
                 &prepared(
@@ -201,7 +202,10 @@ impl PostgresBroker {
         let mut deltas = Deltas::default();
         self.housekeep(&tx, &context, now_ms, &mut deltas).await?;
         deltas.apply(&tx).await?;
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        // It may have delayed requeued messages: the next pull looks.
+        self.due.forget(queue);
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@
 mod admin;
 mod broker;
 mod counters;
+mod due;
 mod hot_path;
 mod housekeeping;
 mod messages;
@@ -44,6 +45,7 @@ const POOL_WAIT: Duration = Duration::from_secs(2);
 /// Default number of connections per node.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
+pub use due::RECHECK_MS;
 pub use oldest::OLDEST_TTL_MS;
 pub use token_cache::TOKEN_TTL;
 
@@ -68,6 +70,7 @@ pub struct PostgresBroker {
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     tokens: token_cache::TokenCache,
     oldest: oldest::OldestCache,
+    due: due::DueTimes,
 }
 
 /// What `wharf serve --backend postgres --database-url URL` calls: at most
@@ -132,6 +135,7 @@ impl PostgresBroker {
             sweeper: Mutex::new(None),
             tokens: token_cache::TokenCache::default(),
             oldest: oldest::OldestCache::default(),
+            due: due::DueTimes::default(),
         })
     }
 

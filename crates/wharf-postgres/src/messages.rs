@@ -122,6 +122,8 @@ impl PostgresBroker {
         self.settle_exhausted(&tx, &context, &exhausted, now_ms, &mut deltas).await?;
         deltas.apply(&tx).await?;
         tx.commit().await.map_err(db_error)?;
+        // Housekeeping may have delayed requeued messages: the next pull looks.
+        self.due.forget(queue);
         Ok(outcome)
     }
 
@@ -169,6 +171,8 @@ impl PostgresBroker {
         }
         deltas.apply(&tx).await?;
         tx.commit().await.map_err(db_error)?;
+        // Housekeeping may have delayed requeued messages: the next pull looks.
+        self.due.forget(queue);
         Ok(outcome)
     }
 
@@ -199,6 +203,8 @@ impl PostgresBroker {
         let views = self.views(queue, &found, kind)?;
         deltas.apply(&tx).await?;
         tx.commit().await.map_err(db_error)?;
+        // Housekeeping may have delayed requeued messages: the next pull looks.
+        self.due.forget(queue);
         Ok(views)
     }
 
@@ -254,6 +260,8 @@ impl PostgresBroker {
         self.housekeep(&tx, &context, self.now_ms(), &mut deltas).await?;
         let metrics = apply_and_metrics(&tx, &mut deltas, queue).await?;
         tx.commit().await.map_err(db_error)?;
+        // Housekeeping may have delayed requeued messages: the next pull looks.
+        self.due.forget(queue);
         Ok(metrics)
     }
 

@@ -14,8 +14,14 @@ pub(crate) struct Migration {
 }
 
 /// In version order; never edit a shipped one, add the next number.
-pub(crate) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") }];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../migrations/0001_initial.sql") },
+    Migration {
+        version: 2,
+        name: "messages_without_queue_key",
+        sql: include_str!("../migrations/0002_messages_without_queue_key.sql"),
+    },
+];
 
 /// Advisory lock key of Wharf migrations ("wharf" in ASCII), mixed with the
 /// schema so that isolated schemas migrate independently.

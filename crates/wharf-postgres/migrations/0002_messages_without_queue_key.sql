@@ -1,0 +1,11 @@
+-- Messages no longer reference their queue by a foreign key.
+--
+-- The key's check ran once per inserted message and share-locked the queue
+-- row each time (a multixact when pushes overlap, and a WAL record), which
+-- was a large part of what a push cost. What it guarded is kept another way:
+-- every statement that adds messages to a queue also changes one of that
+-- queue's `queue_counters` rows, which do reference the queue; deleting a
+-- queue deletes those rows first (waiting for any push holding one), then the
+-- queue's messages, in one transaction. A push that comes after finds no
+-- counter row, tries to insert one, and fails on the counters' key.
+ALTER TABLE messages DROP CONSTRAINT messages_queue_id_fkey;
