@@ -12,6 +12,7 @@
 
 mod admin;
 mod broker;
+mod combine;
 mod counters;
 mod due;
 mod hot_path;
@@ -23,6 +24,7 @@ mod rows;
 mod subscriptions;
 mod token_cache;
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -31,7 +33,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use wharf_core::lease::HandleCodec;
-use wharf_core::{Clock, Limits, WharfError, WharfResult};
+use wharf_core::model::{NewMessage, PullResult, QueueMetrics};
+use wharf_core::{AccountId, Clock, Limits, QueueId, WharfError, WharfResult};
 
 /// How often each node runs housekeeping (lease expiry, dead-lettering,
 /// retention) for every queue, besides the per-queue pass each operation does.
@@ -71,6 +74,9 @@ pub struct PostgresBroker {
     tokens: token_cache::TokenCache,
     oldest: oldest::OldestCache,
     due: due::DueTimes,
+    pushes: combine::Combiner<(AccountId, QueueId), Vec<NewMessage>, QueueMetrics>,
+    pulls: combine::Combiner<hot_path::PullKey, (), PullResult>,
+    acks: combine::Combiner<(AccountId, QueueId), Vec<Vec<u8>>, HashSet<Vec<u8>>>,
 }
 
 /// What `wharf serve --backend postgres --database-url URL` calls: at most
@@ -136,6 +142,9 @@ impl PostgresBroker {
             tokens: token_cache::TokenCache::default(),
             oldest: oldest::OldestCache::default(),
             due: due::DueTimes::default(),
+            pushes: combine::Combiner::default(),
+            pulls: combine::Combiner::default(),
+            acks: combine::Combiner::default(),
         })
     }
 
