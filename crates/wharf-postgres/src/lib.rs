@@ -29,7 +29,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use wharf_core::lease::HandleCodec;
@@ -44,6 +44,17 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// exhausted pool or an unreachable database answers with a 503 quickly
 /// instead of holding the request.
 const POOL_WAIT: Duration = Duration::from_secs(2);
+
+/// Run on every new connection. A statement is prepared once per connection
+/// and then runs its generic plan, planned from the table statistics of that
+/// moment: for a queue that was near empty then, the planner finds a bitmap
+/// scan of the ready index plus a sort of every ready message cheapest, and
+/// keeps doing that when the queue holds thousands (a pull then costs as
+/// much as the backlog). Without bitmap scans, the pull walks the ready
+/// index in order and stops at its batch, whatever the statistics said.
+/// Wharf's statements are all index lookups and short ordered walks, which
+/// never need bitmap scans.
+const SESSION_SETTINGS: &str = "SET enable_bitmapscan = off";
 
 /// Default number of connections per node.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -127,6 +138,9 @@ impl PostgresBroker {
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
             .recycle_timeout(Some(POOL_WAIT))
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move { client.batch_execute(SESSION_SETTINGS).await.map_err(HookError::Backend) })
+            }))
             .build()
             .map_err(|error| WharfError::internal(format!("cannot build connection pool: {error}")))?;
         let mut client = pool.get().await.map_err(pool_error)?;

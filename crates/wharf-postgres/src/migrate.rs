@@ -21,6 +21,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "messages_without_queue_key",
         sql: include_str!("../migrations/0002_messages_without_queue_key.sql"),
     },
+    Migration {
+        version: 3,
+        name: "counters_fillfactor",
+        sql: include_str!("../migrations/0003_counters_fillfactor.sql"),
+    },
 ];
 
 /// Advisory lock key of Wharf migrations ("wharf" in ASCII), mixed with the
