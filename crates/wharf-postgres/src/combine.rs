@@ -2,12 +2,14 @@
 //! database run together as one statement.
 //!
 //! On PostgreSQL each statement costs a backend a fixed amount of work and
-//! each commit a WAL flush, whatever the statement carries. So while a push
-//! (or pull, or ack) of a queue is running, the next ones for that queue wait
-//! in line; when it finishes, the first in line runs everything that queued
-//! up behind it as one statement, answers the others, and hands on to
-//! whoever queued up meanwhile. A lone request runs at once, alone: this
-//! adds no wait that was not already there, it only fills the wait.
+//! each commit a WAL flush, whatever the statement carries. So up to
+//! [`IN_FLIGHT`] pushes (or pulls, or acks) of a queue run at once, each
+//! alone; the next ones wait in line, and when a running one finishes, the
+//! first in line runs everything that queued up behind it as one statement,
+//! answers the others, and hands on to whoever queued up meanwhile. A request
+//! that finds a free place runs at once: this adds no wait that was not
+//! already there, it only fills the wait. Several in flight keep big
+//! requests (batches of 100) using more than one database core.
 //!
 //! If a request is dropped while it leads (its client went away), the guard
 //! hands the line to the next in it, and the requests of the batch it was
@@ -35,10 +37,19 @@ struct Waiting<R, A> {
     wake: oneshot::Sender<Wake<R, A>>,
 }
 
+/// Statements of one key that run at once before requests wait in line.
+pub(crate) const IN_FLIGHT: usize = 4;
+
+/// One key's statements: how many run, and who waits.
+struct Line<R, A> {
+    running: usize,
+    waiting: Vec<Waiting<R, A>>,
+}
+
 /// Lines of waiting requests, one per key (a queue, or a queue and the
-/// request's settings); a key is present while one of its requests leads.
+/// request's settings); a key is present while one of its requests runs.
 pub(crate) struct Combiner<K, R, A> {
-    lines: Mutex<HashMap<K, Vec<Waiting<R, A>>>>,
+    lines: Mutex<HashMap<K, Line<R, A>>>,
 }
 
 impl<K, R, A> Default for Combiner<K, R, A> {
@@ -60,14 +71,15 @@ impl<K: Hash + Eq + Clone, R, A> Combiner<K, R, A> {
         let mut request = Some(request);
         let queued = {
             let mut lines = crate::lock(&self.lines);
-            match (lines.get_mut(&key), request.take()) {
-                (Some(line), Some(request)) => {
+            let line = lines.entry(key.clone()).or_insert_with(|| Line { running: 0, waiting: Vec::new() });
+            match request.take() {
+                Some(request) if line.running >= IN_FLIGHT => {
                     let (wake, woken) = oneshot::channel();
-                    line.push(Waiting { request, wake });
+                    line.waiting.push(Waiting { request, wake });
                     Some(woken)
                 }
-                (_, own) => {
-                    lines.insert(key.clone(), Vec::new());
+                own => {
+                    line.running += 1;
                     request = own;
                     None
                 }
@@ -114,17 +126,18 @@ impl<K: Hash + Eq, R, A> Leading<'_, K, R, A> {
         }
         let mut lines = crate::lock(&self.combiner.lines);
         if let Some(line) = lines.get_mut(&self.key) {
-            waiting.append(line);
-            *line = waiting;
+            waiting.append(&mut line.waiting);
+            line.waiting = waiting;
         }
     }
 
-    /// The first in line leads the whole line; an empty line is removed.
+    /// The first in line leads the whole line in this one's place; with
+    /// nobody waiting, the place is free (and an idle line removed).
     fn hand_on(&mut self) {
         self.handed_on = true;
         let mut lines = crate::lock(&self.combiner.lines);
         let Some(line) = lines.get_mut(&self.key) else { return };
-        let mut waiting = std::mem::take(line);
+        let mut waiting = std::mem::take(&mut line.waiting);
         while !waiting.is_empty() {
             let first = waiting.remove(0);
             let wake = first.wake;
@@ -138,7 +151,10 @@ impl<K: Hash + Eq, R, A> Leading<'_, K, R, A> {
                 Err(Wake::Done(_)) => return,
             }
         }
-        lines.remove(&self.key);
+        line.running = line.running.saturating_sub(1);
+        if line.running == 0 {
+            lines.remove(&self.key);
+        }
     }
 }
 
@@ -186,34 +202,41 @@ mod tests {
             assert_eq!(task.await.expect("task").expect("answer"), value as u32 * 10, "each gets its own answer");
         }
         let ran = statements.load(Ordering::SeqCst);
-        assert!((3..20).contains(&ran), "20 requests in {ran} statements of at most 8");
+        assert!((IN_FLIGHT + 2..20).contains(&ran), "20 requests in {ran} statements of at most 8");
         assert!(crate::lock(&combiner.lines).is_empty(), "the line is gone once idle");
     }
 
     #[tokio::test]
     async fn a_dropped_leader_hands_the_line_on() {
         let combiner: Arc<Combiner<u8, u32, u32>> = Arc::default();
-        let slow = {
-            let combiner = combiner.clone();
-            tokio::spawn(async move {
-                combiner
-                    .run(1, 0, 8, |_batch: Vec<u32>| async {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        Vec::new()
-                    })
-                    .await
+        // Every place taken by a statement that never ends.
+        let slow: Vec<_> = (0..IN_FLIGHT as u32)
+            .map(|value| {
+                let combiner = combiner.clone();
+                tokio::spawn(async move {
+                    combiner
+                        .run(1, value, 8, |_batch: Vec<u32>| async {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            Vec::new()
+                        })
+                        .await
+                })
             })
-        };
+            .collect();
         tokio::time::sleep(Duration::from_millis(20)).await;
         let waiting = {
             let combiner = combiner.clone();
             tokio::spawn(async move {
-                combiner.run(1, 5, 8, |batch: Vec<u32>| async move { batch.into_iter().map(Ok).collect() }).await
+                combiner.run(1, 99, 8, |batch: Vec<u32>| async move { batch.into_iter().map(Ok).collect() }).await
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        slow.abort();
+        assert!(!waiting.is_finished(), "it waits while every place is taken");
+        slow[0].abort();
         let answer = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("not stuck").expect("task");
-        assert_eq!(answer.expect("answer"), 5);
+        assert_eq!(answer.expect("answer"), 99);
+        for task in slow {
+            task.abort();
+        }
     }
 }
