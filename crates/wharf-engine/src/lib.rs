@@ -11,6 +11,7 @@
 //! changes). See `docs/durability.md`.
 
 mod admin;
+mod arrivals;
 mod broker;
 mod catalog;
 mod compaction;
@@ -72,7 +73,7 @@ pub struct Engine {
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     last_compaction: Mutex<Option<std::time::Instant>>,
     /// Wakes long-polling pulls when a queue gets deliverable messages.
-    arrivals: Mutex<std::collections::HashMap<wharf_core::QueueId, Arc<tokio::sync::Notify>>>,
+    arrivals: arrivals::Arrivals,
     /// Held open for the engine's life: the data directory's lock.
     _directory_lock: std::fs::File,
 }
@@ -147,7 +148,7 @@ impl Engine {
             recovery: recovered.report,
             sweeper: Mutex::new(None),
             last_compaction: Mutex::new(None),
-            arrivals: Mutex::new(std::collections::HashMap::new()),
+            arrivals: arrivals::Arrivals::default(),
             _directory_lock: directory_lock,
         })
     }
@@ -189,11 +190,17 @@ impl Engine {
     /// Logs records and applies them to the state; the caller waits for the
     /// returned LSN after releasing the state lock.
     fn commit(&self, state: &mut State, records: &[Record], now_ms: u64) -> WharfResult<u64> {
+        self.commit_then(state, records, now_ms, true)
+    }
+
+    /// [`Engine::commit`] that leaves starting the group commit to a later
+    /// append unless `start_commit` (see [`crate::log::Log::append`]).
+    fn commit_then(&self, state: &mut State, records: &[Record], now_ms: u64, start_commit: bool) -> WharfResult<u64> {
         // Every sequence number these records mint must be below the
         // catalog's durable floor before the log can hold it.
         self.reserve_seqs(state)?;
         let mut bodies = Vec::new();
-        let lsn = self.log.append(records, &mut bodies)?;
+        let lsn = self.log.append(records, &mut bodies, start_commit)?;
         let mut bodies = bodies.into_iter();
         for record in records {
             let body = if matches!(record, Record::Push { .. }) { bodies.next() } else { None };
@@ -202,16 +209,16 @@ impl Engine {
         Ok(lsn)
     }
 
-    /// The signal long-polling pulls of a queue wait on.
-    pub(crate) fn arrival_signal(&self, queue: wharf_core::QueueId) -> Arc<tokio::sync::Notify> {
-        Arc::clone(lock(&self.arrivals).entry(queue).or_default())
+    /// Whether a pull of the queue would find a message now.
+    pub(crate) fn has_deliverable(&self, queue: wharf_core::QueueId) -> bool {
+        let state = self.state();
+        let now_ms = self.now_ms();
+        state.queues.get(&queue).is_some_and(|index| !index.first_ready(1, now_ms).is_empty())
     }
 
     /// Wakes whoever long-polls the queue; cheap when nobody does.
     pub(crate) fn announce_arrivals(&self, queue: wharf_core::QueueId) {
-        if let Some(signal) = lock(&self.arrivals).get(&queue) {
-            signal.notify_waiters();
-        }
+        self.arrivals.announce(queue);
     }
 
     /// Fails a write early once the log is poisoned, before touching state.
