@@ -190,17 +190,11 @@ impl Engine {
     /// Logs records and applies them to the state; the caller waits for the
     /// returned LSN after releasing the state lock.
     fn commit(&self, state: &mut State, records: &[Record], now_ms: u64) -> WharfResult<u64> {
-        self.commit_then(state, records, now_ms, true)
-    }
-
-    /// [`Engine::commit`] that leaves starting the group commit to a later
-    /// append unless `start_commit` (see [`crate::log::Log::append`]).
-    fn commit_then(&self, state: &mut State, records: &[Record], now_ms: u64, start_commit: bool) -> WharfResult<u64> {
         // Every sequence number these records mint must be below the
         // catalog's durable floor before the log can hold it.
         self.reserve_seqs(state)?;
         let mut bodies = Vec::new();
-        let lsn = self.log.append(records, &mut bodies, start_commit)?;
+        let lsn = self.log.append(records, &mut bodies)?;
         let mut bodies = bodies.into_iter();
         for record in records {
             let body = if matches!(record, Record::Push { .. }) { bodies.next() } else { None };

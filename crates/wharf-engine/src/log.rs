@@ -118,12 +118,10 @@ impl Log {
         })
     }
 
-    /// Buffers records for the next group commit, and starts it unless
-    /// `start_commit` is false: then the records wait for the next append,
-    /// [`Log::start_commit`] or [`Log::wait_durable_shared`] to start one.
-    /// For every `Push` record a body location is appended to `bodies`, in
-    /// order. Returns the LSN to wait for. On error nothing was buffered.
-    pub fn append(&self, records: &[Record], bodies: &mut Vec<BodyLocation>, start_commit: bool) -> WharfResult<u64> {
+    /// Buffers records for the next group commit. For every `Push` record a
+    /// body location is appended to `bodies`, in order. Returns the LSN to
+    /// wait for. On error nothing was buffered.
+    pub fn append(&self, records: &[Record], bodies: &mut Vec<BodyLocation>) -> WharfResult<u64> {
         let mut pending = lock(&self.shared.pending);
         if let Some(failure) = &pending.failure {
             return Err(WharfError::StorageFailed { detail: failure.clone() });
@@ -157,27 +155,8 @@ impl Log {
         pending.appended_lsn += 1;
         let lsn = pending.appended_lsn;
         drop(pending);
-        if start_commit {
-            self.shared.wake.notify_one();
-        }
-        Ok(lsn)
-    }
-
-    /// Starts a group commit of whatever is buffered; nothing if nothing is.
-    pub fn start_commit(&self) {
         self.shared.wake.notify_one();
-    }
-
-    /// [`Log::wait_durable`] for records appended without starting a
-    /// commit: starts one itself if none has begun within `grace`.
-    pub async fn wait_durable_shared(&self, lsn: u64, grace: std::time::Duration) -> WharfResult<()> {
-        match tokio::time::timeout(grace, self.wait_durable(lsn)).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                self.start_commit();
-                self.wait_durable(lsn).await
-            }
-        }
+        Ok(lsn)
     }
 
     /// The latest LSN and the segment appended to, read together: once

@@ -11,7 +11,6 @@ use wharf_core::model::{
 };
 use wharf_core::{validate, AccountId, MessageId, QueueId, WharfError, WharfResult};
 
-use crate::arrivals::SHARED_COMMIT_GRACE;
 use crate::housekeeping::consumer_settings;
 use crate::index::Entry;
 use crate::record::Record;
@@ -38,7 +37,7 @@ impl Engine {
     ) -> WharfResult<QueueMetrics> {
         validate::messages(&messages, &self.limits)?;
         self.ensure_writable()?;
-        let (lsn, metrics, shared) = {
+        let (lsn, metrics) = {
             let mut state = self.state();
             let now_ms = self.now_ms();
             let default_delay = state.catalog.queue(account, queue)?.settings.delivery_delay;
@@ -60,24 +59,13 @@ impl Engine {
                     }
                 })
                 .collect();
-            // A pull parked on the queue will log deliveries of these
-            // messages at once: its append starts the commit both share.
-            let deliverable_now = records.iter().all(|record| match record {
-                Record::Push { visible_at_ms, .. } => *visible_at_ms <= now_ms,
-                _ => true,
-            });
-            let shared = deliverable_now && self.arrivals.has_parked(queue);
-            let lsn = self.commit_then(&mut state, &records, now_ms, !shared)?;
-            (lsn, metrics_of(&state, queue), shared)
+            let lsn = self.commit(&mut state, &records, now_ms)?;
+            (lsn, metrics_of(&state, queue))
         };
         // A pull woken now answers after its own delivery record is durable,
         // which comes after this push's records in the log.
         self.announce_arrivals(queue);
-        if shared {
-            self.log.wait_durable_shared(lsn, SHARED_COMMIT_GRACE).await?;
-        } else {
-            self.log.wait_durable(lsn).await?;
-        }
+        self.log.wait_durable(lsn).await?;
         Ok(metrics)
     }
 
@@ -112,14 +100,8 @@ impl Engine {
                 .zip(&leased)
                 .map(|(message, &seq)| Record::Deliver { queue, seq, attempts: message.entry.attempts() })
                 .collect();
-            let lsn = if records.is_empty() {
-                // A push that woke this pull may be waiting for it to start
-                // their shared commit; it has nothing to add, so start it.
-                self.log.start_commit();
-                self.log.position().0
-            } else {
-                self.commit(&mut state, &records, now_ms)?
-            };
+            let lsn =
+                if records.is_empty() { self.log.position().0 } else { self.commit(&mut state, &records, now_ms)? };
             (picked, lsn, metrics_of(&state, queue))
         };
         self.log.wait_durable(lsn).await?;
