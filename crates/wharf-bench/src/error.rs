@@ -25,6 +25,8 @@ pub enum BenchError {
     ForeignBody { preview: String },
     #[error("cannot write the report to {path}: {source}")]
     WriteReport { path: String, source: std::io::Error },
+    #[error("cannot start the pacing thread: {0}")]
+    Pacer(std::io::Error),
     #[error("a bench task panicked or was cancelled: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

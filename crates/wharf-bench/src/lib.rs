@@ -7,6 +7,7 @@ mod args;
 mod body;
 mod error;
 mod http;
+mod pacer;
 mod pgmq;
 mod phase;
 mod procfs;

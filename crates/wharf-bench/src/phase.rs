@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 
 use crate::body::{self, BodyHeader};
-use crate::error::BenchResult;
+use crate::error::{BenchError, BenchResult};
+use crate::pacer::Pacer;
 use crate::procfs::{self, Watched};
 use crate::stats::{self, TaskStats, Tracker};
 use crate::target::{Queue, Session};
@@ -56,6 +57,8 @@ struct Shared {
     start: Instant,
     start_wall_us: u64,
     next_seq: AtomicU64,
+    /// Precise sleeps for paced producers (`rate` set).
+    pacer: Option<Pacer>,
     stop: AtomicBool,
     /// Set by a task that hit an error: the phase ends early.
     failed: AtomicBool,
@@ -85,7 +88,10 @@ async fn produce(shared: Arc<Shared>, mut session: Session) -> BenchResult<TaskO
             // instead of silently lowering the offered rate.
             Some(rate) => {
                 let offset = Duration::from_micros(seq * 1_000_000 / rate);
-                tokio::time::sleep_until((shared.start + offset).into()).await;
+                match &shared.pacer {
+                    Some(pacer) => pacer.sleep_until(shared.start + offset).await,
+                    None => tokio::time::sleep_until((shared.start + offset).into()).await,
+                }
                 shared.start_wall_us + offset.as_micros() as u64
             }
             None => body::now_us(),
@@ -167,6 +173,7 @@ pub async fn run(
     let bar = progress_bar(context, total);
     let cpu_before = context.server.map(Watched::cpu);
     let bench_before = procfs::own().cpu();
+    let pacer = if kind == PhaseKind::Paced { Some(Pacer::start().map_err(BenchError::Pacer)?) } else { None };
     let shared = Arc::new(Shared {
         kind,
         total,
@@ -175,6 +182,7 @@ pub async fn run(
         start: Instant::now(),
         start_wall_us: body::now_us(),
         next_seq: AtomicU64::new(0),
+        pacer,
         stop: AtomicBool::new(false),
         failed: AtomicBool::new(false),
         tracker: Tracker::new(tag, total),

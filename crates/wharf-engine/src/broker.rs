@@ -190,8 +190,8 @@ impl Broker for Engine {
     }
 
     async fn wait_for_messages(&self, queue: QueueId, max_wait_ms: u64) -> bool {
-        let signal = self.arrival_signal(queue);
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(max_wait_ms), signal.notified()).await;
+        let max_wait = std::time::Duration::from_millis(max_wait_ms);
+        self.arrivals.wait(queue, max_wait, || self.has_deliverable(queue)).await;
         true
     }
 

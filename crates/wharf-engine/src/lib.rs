@@ -11,6 +11,7 @@
 //! changes). See `docs/durability.md`.
 
 mod admin;
+mod arrivals;
 mod broker;
 mod catalog;
 mod compaction;
@@ -72,7 +73,7 @@ pub struct Engine {
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     last_compaction: Mutex<Option<std::time::Instant>>,
     /// Wakes long-polling pulls when a queue gets deliverable messages.
-    arrivals: Mutex<std::collections::HashMap<wharf_core::QueueId, Arc<tokio::sync::Notify>>>,
+    arrivals: arrivals::Arrivals,
     /// Held open for the engine's life: the data directory's lock.
     _directory_lock: std::fs::File,
 }
@@ -147,7 +148,7 @@ impl Engine {
             recovery: recovered.report,
             sweeper: Mutex::new(None),
             last_compaction: Mutex::new(None),
-            arrivals: Mutex::new(std::collections::HashMap::new()),
+            arrivals: arrivals::Arrivals::default(),
             _directory_lock: directory_lock,
         })
     }
@@ -202,16 +203,16 @@ impl Engine {
         Ok(lsn)
     }
 
-    /// The signal long-polling pulls of a queue wait on.
-    pub(crate) fn arrival_signal(&self, queue: wharf_core::QueueId) -> Arc<tokio::sync::Notify> {
-        Arc::clone(lock(&self.arrivals).entry(queue).or_default())
+    /// Whether a pull of the queue would find a message now.
+    pub(crate) fn has_deliverable(&self, queue: wharf_core::QueueId) -> bool {
+        let state = self.state();
+        let now_ms = self.now_ms();
+        state.queues.get(&queue).is_some_and(|index| !index.first_ready(1, now_ms).is_empty())
     }
 
     /// Wakes whoever long-polls the queue; cheap when nobody does.
     pub(crate) fn announce_arrivals(&self, queue: wharf_core::QueueId) {
-        if let Some(signal) = lock(&self.arrivals).get(&queue) {
-            signal.notify_waiters();
-        }
+        self.arrivals.announce(queue);
     }
 
     /// Fails a write early once the log is poisoned, before touching state.

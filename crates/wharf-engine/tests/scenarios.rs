@@ -255,3 +255,17 @@ async fn a_push_wakes_a_long_polling_pull() {
     }
     assert!(waiter.await.expect("waiter"), "the engine has an arrival signal");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_does_not_wait_when_a_message_arrived_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open(dir.path(), &clock);
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "early", &pull_consumer(3, None)).await;
+    // The push lands after the caller's (here: imagined) empty pull and
+    // before its wait: the wait must see it rather than sleep a minute.
+    engine.push(account, queue, vec![text("already here")]).await.expect("push");
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), engine.wait_for_messages(queue, 60_000));
+    assert!(waited.await.is_ok(), "the wait missed a message that was already deliverable");
+}
