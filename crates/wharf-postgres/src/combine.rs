@@ -2,14 +2,15 @@
 //! database run together as one statement.
 //!
 //! On PostgreSQL each statement costs a backend a fixed amount of work and
-//! each commit a WAL flush, whatever the statement carries. So up to
-//! [`IN_FLIGHT`] pushes (or pulls, or acks) of a queue run at once, each
-//! alone; the next ones wait in line, and when a running one finishes, the
-//! first in line runs everything that queued up behind it as one statement,
-//! answers the others, and hands on to whoever queued up meanwhile. A request
-//! that finds a free place runs at once: this adds no wait that was not
-//! already there, it only fills the wait. Several in flight keep big
-//! requests (batches of 100) using more than one database core.
+//! each commit a WAL flush, whatever the statement carries. So while a push
+//! (or pull, or ack) of a queue runs, the next small ones wait in line; when
+//! a running one finishes, the first in line runs everything that queued up
+//! behind it as one statement, answers the others, and hands on to whoever
+//! queued up meanwhile. A request that finds a free place runs at once: this
+//! adds no wait that was not already there, it only fills the wait. Big
+//! requests (batches of many messages) are mostly row work, not fixed cost:
+//! up to [`IN_FLIGHT_BIG`] of them run at once, so they keep using more than
+//! one database core.
 //!
 //! If a request is dropped while it leads (its client went away), the guard
 //! hands the line to the next in it, and the requests of the batch it was
@@ -37,8 +38,21 @@ struct Waiting<R, A> {
     wake: oneshot::Sender<Wake<R, A>>,
 }
 
-/// Statements of one key that run at once before requests wait in line.
-pub(crate) const IN_FLIGHT: usize = 4;
+/// Statements of one key that may run at once when a big request arrives;
+/// a small one waits behind any running statement.
+pub(crate) const IN_FLIGHT_BIG: usize = 4;
+
+/// From this many messages a request counts as big.
+pub(crate) const BIG_REQUEST: usize = 10;
+
+/// Places a request of `messages` messages may start a statement in.
+pub(crate) fn places_for(messages: usize) -> usize {
+    if messages >= BIG_REQUEST {
+        IN_FLIGHT_BIG
+    } else {
+        1
+    }
+}
 
 /// One key's statements: how many run, and who waits.
 struct Line<R, A> {
@@ -59,10 +73,11 @@ impl<K, R, A> Default for Combiner<K, R, A> {
 }
 
 impl<K: Hash + Eq + Clone, R, A> Combiner<K, R, A> {
-    /// Runs `request`, alone or with others of the same key. `execute` gets
-    /// the requests of one batch (never empty, at most `max_batch`) and
+    /// Runs `request`, alone or with others of the same key: at once if
+    /// fewer than `places` statements of the key run, else in line. `execute`
+    /// gets the requests of one batch (never empty, at most `max_batch`) and
     /// returns one answer per request, in order.
-    pub async fn run<F, Fut>(&self, key: K, request: R, max_batch: usize, execute: F) -> WharfResult<A>
+    pub async fn run<F, Fut>(&self, key: K, request: R, places: usize, max_batch: usize, execute: F) -> WharfResult<A>
     where
         F: Fn(Vec<R>) -> Fut,
         Fut: Future<Output = Vec<WharfResult<A>>>,
@@ -73,7 +88,7 @@ impl<K: Hash + Eq + Clone, R, A> Combiner<K, R, A> {
             let mut lines = crate::lock(&self.lines);
             let line = lines.entry(key.clone()).or_insert_with(|| Line { running: 0, waiting: Vec::new() });
             match request.take() {
-                Some(request) if line.running >= IN_FLIGHT => {
+                Some(request) if line.running >= places => {
                     let (wake, woken) = oneshot::channel();
                     line.waiting.push(Waiting { request, wake });
                     Some(woken)
@@ -187,7 +202,7 @@ mod tests {
             let (combiner, statements) = (combiner.clone(), statements.clone());
             tasks.push(tokio::spawn(async move {
                 combiner
-                    .run(1, value, 8, |batch: Vec<u32>| {
+                    .run(1, value, 1, 8, |batch: Vec<u32>| {
                         let statements = statements.clone();
                         async move {
                             statements.fetch_add(1, Ordering::SeqCst);
@@ -202,7 +217,7 @@ mod tests {
             assert_eq!(task.await.expect("task").expect("answer"), value as u32 * 10, "each gets its own answer");
         }
         let ran = statements.load(Ordering::SeqCst);
-        assert!((IN_FLIGHT + 2..20).contains(&ran), "20 requests in {ran} statements of at most 8");
+        assert!((3..20).contains(&ran), "20 requests in {ran} statements of at most 8");
         assert!(crate::lock(&combiner.lines).is_empty(), "the line is gone once idle");
     }
 
@@ -210,12 +225,12 @@ mod tests {
     async fn a_dropped_leader_hands_the_line_on() {
         let combiner: Arc<Combiner<u8, u32, u32>> = Arc::default();
         // Every place taken by a statement that never ends.
-        let slow: Vec<_> = (0..IN_FLIGHT as u32)
+        let slow: Vec<_> = (0..IN_FLIGHT_BIG as u32)
             .map(|value| {
                 let combiner = combiner.clone();
                 tokio::spawn(async move {
                     combiner
-                        .run(1, value, 8, |_batch: Vec<u32>| async {
+                        .run(1, value, IN_FLIGHT_BIG, 8, |_batch: Vec<u32>| async {
                             tokio::time::sleep(Duration::from_secs(60)).await;
                             Vec::new()
                         })
@@ -227,7 +242,9 @@ mod tests {
         let waiting = {
             let combiner = combiner.clone();
             tokio::spawn(async move {
-                combiner.run(1, 99, 8, |batch: Vec<u32>| async move { batch.into_iter().map(Ok).collect() }).await
+                combiner
+                    .run(1, 99, IN_FLIGHT_BIG, 8, |batch: Vec<u32>| async move { batch.into_iter().map(Ok).collect() })
+                    .await
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;

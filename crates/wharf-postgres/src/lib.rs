@@ -56,6 +56,9 @@ const POOL_WAIT: Duration = Duration::from_secs(2);
 /// never need bitmap scans.
 const SESSION_SETTINGS: &str = "SET enable_bitmapscan = off";
 
+/// A message id as stored (16 bytes).
+type MessageKey = Vec<u8>;
+
 /// Default number of connections per node.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
@@ -87,7 +90,7 @@ pub struct PostgresBroker {
     due: due::DueTimes,
     pushes: combine::Combiner<(AccountId, QueueId), Vec<NewMessage>, QueueMetrics>,
     pulls: combine::Combiner<hot_path::PullKey, (), PullResult>,
-    acks: combine::Combiner<(AccountId, QueueId), Vec<Vec<u8>>, HashSet<Vec<u8>>>,
+    acks: combine::Combiner<(AccountId, QueueId), Vec<MessageKey>, HashSet<MessageKey>>,
 }
 
 /// What `wharf serve --backend postgres --database-url URL` calls: at most

@@ -10,6 +10,7 @@ use wharf_core::{AccountId, QueueId, WharfError, WharfResult};
 
 use super::ACK_SQL;
 use crate::admin::id_bytes;
+use crate::combine::places_for;
 use crate::due::DEFAULT_MAX_RETRIES;
 use crate::messages::{warn, GONE};
 use crate::{db_error, prepared, rows, PostgresBroker};
@@ -27,9 +28,10 @@ impl PostgresBroker {
         let claims = self.decode_all(queue, acks, HandleKind::Lease);
         let ids: Vec<Vec<u8>> =
             claims.iter().filter_map(|claims| claims.as_ref().ok()).map(|c| id_bytes(c.message.0)).collect();
+        let places = places_for(ids.len());
         let deleted = self
             .acks
-            .run((account, queue), ids, MAX_ACKS_PER_STATEMENT, |batch| self.ack_batch(account, queue, batch))
+            .run((account, queue), ids, places, MAX_ACKS_PER_STATEMENT, |batch| self.ack_batch(account, queue, batch))
             .await?;
         let mut outcome = AckOutcome::default();
         let mut settled = HashSet::new();

@@ -8,6 +8,7 @@ use wharf_core::{validate, AccountId, QueueId, WharfError, WharfResult};
 
 use super::{variant, PULL_STATEMENTS};
 use crate::admin::id_bytes;
+use crate::combine::places_for;
 use crate::due::DUE_SQL;
 use crate::rows::{self, u64_of};
 use crate::{db_error, ms, prepared, PostgresBroker};
@@ -31,8 +32,10 @@ impl PostgresBroker {
             return Err(invalid);
         }
         let key = (account, queue, request.batch_size, request.visibility_timeout_ms);
+        // Without a batch size the consumer's applies, 5 by default: small.
+        let places = places_for(request.batch_size.unwrap_or(1) as usize);
         self.pulls
-            .run(key, (), MAX_PULLS_PER_STATEMENT, |batch| async move {
+            .run(key, (), places, MAX_PULLS_PER_STATEMENT, |batch| async move {
                 match self.pull_statement(account, queue, &request, batch.len()).await {
                     Ok(results) => results.into_iter().map(Ok).collect(),
                     Err(error) => batch.iter().map(|_| Err(error.clone())).collect(),
@@ -87,14 +90,12 @@ impl PostgresBroker {
             backlog_bytes: u64_of(first, "backlog_bytes")?,
             oldest_message_timestamp_ms: self.oldest.resolve(queue, looked_up, cached, backlog_count, now_ms),
         };
-        let leased: Vec<Row> = found.into_iter().filter(|row| is_message(row)).collect();
+        let leased: Vec<Row> = found.into_iter().filter(is_message).collect();
         if !leased.is_empty() {
             self.due.expect(queue, now_ms.saturating_add(lease_ms));
         }
         let mut views = self.views(queue, &leased, HandleKind::Lease)?.into_iter();
-        Ok((0..pulls)
-            .map(|_| PullResult { messages: views.by_ref().take(each).collect(), metrics: metrics.clone() })
-            .collect())
+        Ok((0..pulls).map(|_| PullResult { messages: views.by_ref().take(each).collect(), metrics }).collect())
     }
 
     fn check_pull_request(&self, request: &PullRequest) -> WharfResult<()> {

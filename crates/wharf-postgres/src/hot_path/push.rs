@@ -7,6 +7,7 @@ use wharf_core::{validate, AccountId, QueueId, WharfError, WharfResult};
 
 use super::{time_ordered_id, variant, PUSH_STATEMENTS};
 use crate::admin::id_bytes;
+use crate::combine::places_for;
 use crate::rows::{self, u64_of};
 use crate::{db_error, prepared, PostgresBroker};
 
@@ -29,8 +30,11 @@ impl PostgresBroker {
         messages: Vec<NewMessage>,
     ) -> WharfResult<QueueMetrics> {
         validate::messages(&messages, &self.limits)?;
+        let places = places_for(messages.len());
         self.pushes
-            .run((account, queue), messages, MAX_PUSHES_PER_STATEMENT, |batch| self.push_batch(account, queue, batch))
+            .run((account, queue), messages, places, MAX_PUSHES_PER_STATEMENT, |batch| {
+                self.push_batch(account, queue, batch)
+            })
             .await
     }
 
