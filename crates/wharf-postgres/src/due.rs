@@ -37,8 +37,8 @@ const DEFAULT_RETRY_DELAY: i32 = defaults::RETRY_DELAY_SECONDS as i32;
 /// left; says whether expired leases without retries left are waiting, and
 /// the earliest time something is due next as this statement saw it. The
 /// conditions do not overlap: one statement must not change a row twice.
-pub(crate) const DUE_SQL: &str = "\
-WITH ctx AS (
+pub(crate) const DUE_SQL: &str = concat!(
+    "WITH ctx AS (
     SELECT $2 - q.message_retention_period::bigint * 1000 AS cutoff,
            $2 + coalesce(c.retry_delay, $3)::bigint * 1000 AS requeue_at,
            coalesce(c.max_retries, $4) AS max_retries
@@ -61,21 +61,17 @@ WITH ctx AS (
             AND timestamp_ms > (SELECT cutoff FROM ctx) AND attempts <= (SELECT max_retries FROM ctx)
             FOR UPDATE SKIP LOCKED)
     RETURNING 1
-), counted AS (
-    INSERT INTO queue_counters (queue_id, slot, count, bytes)
-    SELECT $1, (pg_backend_pid() % 64)::smallint, -count(*), -coalesce(sum(body_len), 0)::bigint FROM expired
-    HAVING count(*) > 0
-    ON CONFLICT (queue_id, slot) DO UPDATE
-    SET count = queue_counters.count + excluded.count, bytes = queue_counters.bytes + excluded.bytes
-    RETURNING 1
-)
+), ",
+    count_removed_cte!("expired"),
+    "
 SELECT EXISTS (
            SELECT 1 FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0 AND lease_expiry_ms <= $2
                AND timestamp_ms > (SELECT cutoff FROM ctx) AND attempts > (SELECT max_retries FROM ctx)
        ) AS exhausted,
        (SELECT count(*) FROM promoted) + (SELECT count(*) FROM requeued) + (SELECT count(*) FROM counted) AS changed,
        least((SELECT min(visible_at_ms) FROM messages WHERE queue_id = $1 AND delayed),
-             (SELECT min(lease_expiry_ms) FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0)) AS next_due";
+             (SELECT min(lease_expiry_ms) FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0)) AS next_due"
+);
 
 /// Per queue, the broker-clock time from which a pull must look for due work.
 #[derive(Default)]

@@ -10,6 +10,26 @@
 //!
 //! See `docs/deployment.md` for running several nodes.
 
+/// The CTE `counted` of a statement that removes messages: takes the rows
+/// the CTE named `$removed` returned (with their `body_len`) off queue $1's
+/// counters, in the slot of the statement's backend.
+macro_rules! count_removed_cte {
+    ($removed:literal) => {
+        concat!(
+            "counted AS (
+    INSERT INTO queue_counters (queue_id, slot, count, bytes)
+    SELECT $1, (pg_backend_pid() % 64)::smallint, -count(*), -coalesce(sum(body_len), 0)::bigint FROM ",
+            $removed,
+            "
+    HAVING count(*) > 0
+    ON CONFLICT (queue_id, slot) DO UPDATE
+    SET count = queue_counters.count + excluded.count, bytes = queue_counters.bytes + excluded.bytes
+    RETURNING 1
+)"
+        )
+    };
+}
+
 mod admin;
 mod broker;
 mod combine;

@@ -120,24 +120,20 @@ FROM ctx CROSS JOIN backlog LEFT JOIN leased ON true";
 /// retries. Returns whether the queue is the account's and the ids deleted. A
 /// message whose last delivery expired is not acked: it is the dead letter
 /// queue's, as the engine has it (the sweeper or the next pull moves it).
-const ACK_SQL: &str = "\
-WITH q AS (
+const ACK_SQL: &str = concat!(
+    "WITH q AS (
     SELECT coalesce(c.max_retries, $5) AS max_retries
     FROM queues q LEFT JOIN consumers c ON c.queue_id = q.id WHERE q.id = $1 AND q.account_id = $2
 ), gone AS (
     DELETE FROM messages WHERE queue_id = $1 AND id = ANY($3) AND EXISTS (SELECT 1 FROM q)
         AND NOT (lease_expiry_ms > 0 AND lease_expiry_ms <= $4 AND attempts > (SELECT max_retries FROM q))
     RETURNING id, body_len
-), counted AS (
-    INSERT INTO queue_counters (queue_id, slot, count, bytes)
-    SELECT $1, (pg_backend_pid() % 64)::smallint, -count(*), -coalesce(sum(body_len), 0)::bigint FROM gone
-    HAVING count(*) > 0
-    ON CONFLICT (queue_id, slot) DO UPDATE
-    SET count = queue_counters.count + excluded.count, bytes = queue_counters.bytes + excluded.bytes
-    RETURNING 1
-)
+), ",
+    count_removed_cte!("gone"),
+    "
 SELECT EXISTS (SELECT 1 FROM q) AS found, ARRAY(SELECT id FROM gone) AS acked,
-       (SELECT count(*) FROM counted) AS counted";
+       (SELECT count(*) FROM counted) AS counted"
+);
 
 /// A message id whose first 48 bits are the time in ms and the other 80
 /// random: new rows then land at the right edge of the primary key's index,
