@@ -76,7 +76,7 @@ pub(crate) async fn apply_and_metrics<C: GenericClient + Sync>(
          SET count = queue_counters.count + $3, bytes = queue_counters.bytes + $4 RETURNING count, bytes) \
          SELECT (SELECT count FROM up) + coalesce(sum(count), 0)::bigint AS count, \
          (SELECT bytes FROM up) + coalesce(sum(bytes), 0)::bigint AS bytes, \
-         coalesce((SELECT min(timestamp_ms) FROM messages WHERE queue_id = $1), 0) AS oldest \
+         coalesce((SELECT timestamp_ms FROM messages WHERE queue_id = $1 ORDER BY id LIMIT 1), 0) AS oldest \
          FROM queue_counters WHERE queue_id = $1 AND slot <> $2",
     )
     .await?;
@@ -94,7 +94,7 @@ pub(crate) async fn metrics_of<C: GenericClient + Sync>(client: &C, queue: Queue
     let stmt = prepared(
         client,
         "SELECT coalesce(sum(count), 0)::bigint AS count, coalesce(sum(bytes), 0)::bigint AS bytes, \
-             coalesce((SELECT min(timestamp_ms) FROM messages WHERE queue_id = $1), 0) AS oldest \
+             coalesce((SELECT timestamp_ms FROM messages WHERE queue_id = $1 ORDER BY id LIMIT 1), 0) AS oldest \
              FROM queue_counters WHERE queue_id = $1",
     )
     .await?;

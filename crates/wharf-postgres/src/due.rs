@@ -40,23 +40,25 @@ const DEFAULT_RETRY_DELAY: i32 = defaults::RETRY_DELAY_SECONDS as i32;
 pub(crate) const DUE_SQL: &str = concat!(
     "WITH ctx AS (
     SELECT $2 - q.message_retention_period::bigint * 1000 AS cutoff,
+           substring(int8send($2 - q.message_retention_period::bigint * 1000 + 1) FROM 3 FOR 6) AS id_bound,
            $2 + coalesce(c.retry_delay, $3)::bigint * 1000 AS requeue_at,
            coalesce(c.max_retries, $4) AS max_retries
     FROM queues q LEFT JOIN consumers c ON c.queue_id = q.id WHERE q.id = $1
 ), expired AS (
-    DELETE FROM messages WHERE id IN (
-        SELECT id FROM messages WHERE queue_id = $1 AND timestamp_ms <= (SELECT cutoff FROM ctx)
+    DELETE FROM messages WHERE queue_id = $1 AND id IN (
+        SELECT id FROM messages WHERE queue_id = $1 AND id < (SELECT id_bound FROM ctx)
+            AND timestamp_ms <= (SELECT cutoff FROM ctx)
         FOR UPDATE SKIP LOCKED)
     RETURNING body_len
 ), promoted AS (
-    UPDATE messages SET delayed = false WHERE id IN (
+    UPDATE messages SET delayed = false WHERE queue_id = $1 AND id IN (
         SELECT id FROM messages WHERE queue_id = $1 AND delayed AND visible_at_ms <= $2
             AND timestamp_ms > (SELECT cutoff FROM ctx) FOR UPDATE SKIP LOCKED)
     RETURNING 1
 ), requeued AS (
     UPDATE messages SET lease_expiry_ms = 0, visible_at_ms = (SELECT requeue_at FROM ctx),
         delayed = (SELECT requeue_at FROM ctx) > $2
-    WHERE id IN (
+    WHERE queue_id = $1 AND id IN (
         SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0 AND lease_expiry_ms <= $2
             AND timestamp_ms > (SELECT cutoff FROM ctx) AND attempts <= (SELECT max_retries FROM ctx)
             FOR UPDATE SKIP LOCKED)

@@ -40,16 +40,17 @@ pub(crate) struct QueueContext {
 /// max_retries.
 const HOUSEKEEP_SQL: &str = "\
 WITH expired AS (
-    DELETE FROM messages WHERE id IN (
-        SELECT id FROM messages WHERE queue_id = $1 AND timestamp_ms <= $2 FOR UPDATE SKIP LOCKED)
+    DELETE FROM messages WHERE queue_id = $1 AND id IN (
+        SELECT id FROM messages WHERE queue_id = $1 AND id < substring(int8send($2::bigint + 1) FROM 3 FOR 6)
+            AND timestamp_ms <= $2 FOR UPDATE SKIP LOCKED)
     RETURNING body_len
 ), promoted AS (
-    UPDATE messages SET delayed = false WHERE id IN (
+    UPDATE messages SET delayed = false WHERE queue_id = $1 AND id IN (
         SELECT id FROM messages WHERE queue_id = $1 AND delayed AND visible_at_ms <= $3
             AND timestamp_ms > $2 FOR UPDATE SKIP LOCKED)
     RETURNING 1
 ), requeued AS (
-    UPDATE messages SET lease_expiry_ms = 0, visible_at_ms = $4, delayed = $4 > $3 WHERE id IN (
+    UPDATE messages SET lease_expiry_ms = 0, visible_at_ms = $4, delayed = $4 > $3 WHERE queue_id = $1 AND id IN (
         SELECT id FROM messages WHERE queue_id = $1 AND lease_expiry_ms > 0 AND lease_expiry_ms <= $3
             AND timestamp_ms > $2 AND attempts <= $5 FOR UPDATE SKIP LOCKED)
     RETURNING 1
@@ -125,7 +126,11 @@ impl PostgresBroker {
         }
         let Some(name) = &context.dead_letter_queue else {
             let deleted = client
-                .query(&prepared(client, "DELETE FROM messages WHERE id = ANY($1) RETURNING body_len").await?, &[&ids])
+                .query(
+                    &prepared(client, "DELETE FROM messages WHERE queue_id = $2 AND id = ANY($1) RETURNING body_len")
+                        .await?,
+                    &[&ids, &id_bytes(context.queue.0)],
+                )
                 .await
                 .map_err(db_error)?;
             let (count, bytes) = sizes(&deleted)?;
@@ -134,20 +139,23 @@ impl PostgresBroker {
         };
         let target = dead_letter_queue(client, context.account, name, now_ms).await?;
         // A dead-lettered message is a new message of the other queue (new id,
-        // new place in line, no deliveries yet) that keeps its timestamp.
+        // new place in line, no deliveries yet) that keeps its timestamp, so
+        // its new id begins with that timestamp; these are its random bytes.
         let new_ids: Vec<Vec<u8>> =
             ids.iter().map(|_| crate::hot_path::time_ordered_id(now_ms).to_bytes().to_vec()).collect();
         let moved = client
             .query(
                 &prepared(
                     client,
-                    "UPDATE messages m SET queue_id = $1, id = moved.new_id, seq = nextval('message_seq'), \
-                 attempts = 0, visible_at_ms = 0, delayed = false, lease_expiry_ms = 0 \
-                 FROM unnest($2::bytea[], $3::bytea[]) AS moved (old_id, new_id) WHERE m.id = moved.old_id \
+                    "UPDATE messages m SET queue_id = $1, \
+                 id = substring(int8send(m.timestamp_ms) FROM 3 FOR 6) || substring(moved.new_id FROM 7 FOR 10), \
+                 seq = nextval('message_seq'), attempts = 0, visible_at_ms = 0, delayed = false, lease_expiry_ms = 0 \
+                 FROM unnest($2::bytea[], $3::bytea[]) AS moved (old_id, new_id) \
+                 WHERE m.queue_id = $4 AND m.id = moved.old_id \
                  RETURNING m.body_len",
                 )
                 .await?,
-                &[&id_bytes(target.0), &ids, &new_ids],
+                &[&id_bytes(target.0), &ids, &new_ids, &id_bytes(context.queue.0)],
             )
             .await
             .map_err(db_error)?;
@@ -171,6 +179,8 @@ impl PostgresBroker {
                      OR EXISTS (SELECT 1 FROM messages m WHERE m.queue_id = q.id \
                              AND m.delayed AND m.visible_at_ms <= $1) \
                      OR EXISTS (SELECT 1 FROM messages m WHERE m.queue_id = q.id \
+                             AND m.id < substring(int8send($1 - q.message_retention_period::bigint * 1000 + 1) \
+                                 FROM 3 FOR 6) \
                              AND m.timestamp_ms <= $1 - q.message_retention_period::bigint * 1000)",
                     &[&now_ms],
                 )

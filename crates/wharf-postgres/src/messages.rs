@@ -99,7 +99,11 @@ impl PostgresBroker {
         }
         if !deleted.is_empty() {
             let gone = tx
-                .query(&prepared(&tx, "DELETE FROM messages WHERE id = ANY($1) RETURNING body_len").await?, &[&deleted])
+                .query(
+                    &prepared(&tx, "DELETE FROM messages WHERE queue_id = $2 AND id = ANY($1) RETURNING body_len")
+                        .await?,
+                    &[&deleted, &id_bytes(queue.0)],
+                )
                 .await
                 .map_err(db_error)?;
             let (count, bytes) = sizes(&gone)?;
@@ -111,10 +115,11 @@ impl PostgresBroker {
                     &tx,
                     "UPDATE messages m SET lease_expiry_ms = 0, visible_at_ms = r.visible_at_ms, \
                  delayed = r.visible_at_ms > $3 \
-                 FROM unnest($1::bytea[], $2::bigint[]) AS r (id, visible_at_ms) WHERE m.id = r.id",
+                 FROM unnest($1::bytea[], $2::bigint[]) AS r (id, visible_at_ms) \
+                 WHERE m.queue_id = $4 AND m.id = r.id",
                 )
                 .await?,
-                &[&requeued, &requeue_at, &now_ms],
+                &[&requeued, &requeue_at, &now_ms, &id_bytes(queue.0)],
             )
             .await
             .map_err(db_error)?;
@@ -163,8 +168,8 @@ impl PostgresBroker {
         if !extended.is_empty() {
             let expiry = now_ms + crate::ms(timeout_ms);
             tx.execute(
-                &prepared(&tx, "UPDATE messages SET lease_expiry_ms = $2 WHERE id = ANY($1)").await?,
-                &[&extended, &expiry],
+                &prepared(&tx, "UPDATE messages SET lease_expiry_ms = $2 WHERE queue_id = $3 AND id = ANY($1)").await?,
+                &[&extended, &expiry, &id_bytes(queue.0)],
             )
             .await
             .map_err(db_error)?;
@@ -240,7 +245,11 @@ impl PostgresBroker {
         }
         if !deleted.is_empty() {
             let gone = tx
-                .query(&prepared(&tx, "DELETE FROM messages WHERE id = ANY($1) RETURNING body_len").await?, &[&deleted])
+                .query(
+                    &prepared(&tx, "DELETE FROM messages WHERE queue_id = $2 AND id = ANY($1) RETURNING body_len")
+                        .await?,
+                    &[&deleted, &id_bytes(queue.0)],
+                )
                 .await
                 .map_err(db_error)?;
             let (count, bytes) = sizes(&gone)?;

@@ -26,6 +26,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "counters_fillfactor",
         sql: include_str!("../migrations/0003_counters_fillfactor.sql"),
     },
+    Migration {
+        version: 4,
+        name: "messages_keyed_by_queue",
+        sql: include_str!("../migrations/0004_messages_keyed_by_queue.sql"),
+    },
 ];
 
 /// Advisory lock key of Wharf migrations ("wharf" in ASCII), mixed with the

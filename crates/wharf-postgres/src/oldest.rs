@@ -21,7 +21,8 @@ pub const OLDEST_TTL_MS: i64 = 1_000;
 const MAX_QUEUES: usize = 100_000;
 
 /// The statement fragment that looks, and the one that does not.
-pub(crate) const OLDEST_LOOKED_UP: &str = "(SELECT min(timestamp_ms) FROM messages WHERE queue_id = $1)";
+/// A queue's first key is its oldest message (ids begin with the timestamp).
+pub(crate) const OLDEST_LOOKED_UP: &str = "(SELECT timestamp_ms FROM messages WHERE queue_id = $1 ORDER BY id LIMIT 1)";
 pub(crate) const OLDEST_SKIPPED: &str = "NULL::bigint";
 
 #[derive(Default)]

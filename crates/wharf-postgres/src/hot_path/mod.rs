@@ -105,7 +105,7 @@ WITH ctx AS (
     FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE messages m SET attempts = m.attempts + 1, lease_expiry_ms = $3 + (SELECT visibility_timeout_ms FROM ctx)
-    FROM picked WHERE m.id = picked.id
+    FROM picked WHERE m.queue_id = $1 AND m.id = picked.id
     RETURNING m.id, m.seq, m.body, m.content_type, m.timestamp_ms, m.attempts
 ), backlog AS (
     SELECT coalesce(sum(count), 0)::bigint AS count, coalesce(sum(bytes), 0)::bigint AS bytes,
