@@ -1,7 +1,9 @@
 //! Exact backlog metrics without counting rows: every transaction that adds
 //! or removes messages records its deltas here and applies them before it
-//! commits. Rows are spread over slots so that concurrent pushers rarely
-//! wait on one row; one transaction uses one slot and visits queues in id
+//! commits. Rows are spread over slots so that concurrent writers rarely
+//! wait on one row: a statement writes to the slot of its backend's pid
+//! (`pg_backend_pid() % 64`, as the one-statement paths in `hot_path` and
+//! `due` do), so one transaction uses one slot; it visits queues in id
 //! order, so two transactions cannot deadlock on counters.
 
 use std::collections::BTreeMap;
@@ -13,9 +15,6 @@ use wharf_core::{QueueId, WharfResult};
 use crate::admin::id_bytes;
 use crate::rows::u64_of;
 use crate::{db_error, prepared};
-
-/// Counter rows per queue.
-const SLOTS: u16 = 16;
 
 /// Changes to (message count, body bytes) per queue, not yet applied.
 #[derive(Debug, Default)]
@@ -35,57 +34,22 @@ impl Deltas {
 
     /// Applies the deltas inside the caller's transaction.
     pub async fn apply<C: GenericClient + Sync>(&mut self, client: &C) -> WharfResult<()> {
-        let slot = (rand::random::<u16>() % SLOTS) as i16;
         for (queue, (count, bytes)) in std::mem::take(&mut self.changes) {
             if count == 0 && bytes == 0 {
                 continue;
             }
             let upsert = prepared(
                 client,
-                "INSERT INTO queue_counters (queue_id, slot, count, bytes) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO queue_counters (queue_id, slot, count, bytes) \
+                     VALUES ($1, (pg_backend_pid() % 64)::smallint, $2, $3) \
                      ON CONFLICT (queue_id, slot) DO UPDATE \
-                     SET count = queue_counters.count + $3, bytes = queue_counters.bytes + $4",
+                     SET count = queue_counters.count + $2, bytes = queue_counters.bytes + $3",
             )
             .await?;
-            client.execute(&upsert, &[&id_bytes(queue.0), &slot, &count, &bytes]).await.map_err(db_error)?;
+            client.execute(&upsert, &[&id_bytes(queue.0), &count, &bytes]).await.map_err(db_error)?;
         }
         Ok(())
     }
-}
-
-/// Applies the deltas and reads the queue's metrics. When the only change is
-/// to `queue` (the usual push or pull) both happen in one statement: the
-/// upsert returns its slot's new values and the other slots are summed beside
-/// it (a statement does not see its own CTE's writes).
-pub(crate) async fn apply_and_metrics<C: GenericClient + Sync>(
-    client: &C,
-    deltas: &mut Deltas,
-    queue: QueueId,
-) -> WharfResult<QueueMetrics> {
-    let only_this_queue = deltas.changes.len() == 1 && deltas.changes.contains_key(&queue);
-    let Some(&(count, bytes)) = deltas.changes.get(&queue).filter(|_| only_this_queue) else {
-        deltas.apply(client).await?;
-        return metrics_of(client, queue).await;
-    };
-    deltas.changes.clear();
-    let slot = (rand::random::<u16>() % SLOTS) as i16;
-    let stmt = prepared(
-        client,
-        "WITH up AS (INSERT INTO queue_counters (queue_id, slot, count, bytes) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (queue_id, slot) DO UPDATE \
-         SET count = queue_counters.count + $3, bytes = queue_counters.bytes + $4 RETURNING count, bytes) \
-         SELECT (SELECT count FROM up) + coalesce(sum(count), 0)::bigint AS count, \
-         (SELECT bytes FROM up) + coalesce(sum(bytes), 0)::bigint AS bytes, \
-         coalesce((SELECT timestamp_ms FROM messages WHERE queue_id = $1 ORDER BY id LIMIT 1), 0) AS oldest \
-         FROM queue_counters WHERE queue_id = $1 AND slot <> $2",
-    )
-    .await?;
-    let row = client.query_one(&stmt, &[&id_bytes(queue.0), &slot, &count, &bytes]).await.map_err(db_error)?;
-    Ok(QueueMetrics {
-        backlog_count: u64_of(&row, "count")?,
-        backlog_bytes: u64_of(&row, "bytes")?,
-        oldest_message_timestamp_ms: u64_of(&row, "oldest")?,
-    })
 }
 
 /// Backlog of every message not yet acked or dead-lettered: ready, leased

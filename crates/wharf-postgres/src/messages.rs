@@ -11,7 +11,7 @@ use wharf_core::model::{AckOutcome, ExtendOutcome, MessageView, QueueMetrics, Re
 use wharf_core::{validate, AccountId, MessageId, QueueId, WharfResult};
 
 use crate::admin::id_bytes;
-use crate::counters::{apply_and_metrics, Deltas};
+use crate::counters::{metrics_of, Deltas};
 use crate::housekeeping::sizes;
 use crate::rows::{self, u32_of, u64_of};
 use crate::{db_error, prepared, PostgresBroker};
@@ -267,7 +267,8 @@ impl PostgresBroker {
         let context = self.context(&tx, account, queue).await?;
         let mut deltas = Deltas::default();
         self.housekeep(&tx, &context, self.now_ms(), &mut deltas).await?;
-        let metrics = apply_and_metrics(&tx, &mut deltas, queue).await?;
+        deltas.apply(&tx).await?;
+        let metrics = metrics_of(&tx, queue).await?;
         tx.commit().await.map_err(db_error)?;
         // Housekeeping may have delayed requeued messages: the next pull looks.
         self.due.forget(queue);
