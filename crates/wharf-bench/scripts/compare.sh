@@ -11,8 +11,9 @@
 #     database created on the PostgreSQL at WHARF_BENCH_PG_HOST:WHARF_BENCH_PG_PORT
 #     (default 127.0.0.1:5432, role WHARF_BENCH_PG_USER, default postgres, trust
 #     auth) and dropped at exit. WHARF_POOL_SIZE sets the node's pool size.
-#     The wharf rows then count the wharf process only: the CPU PostgreSQL
-#     spends on Wharf's queries is not in them (the pgmq rows count PostgreSQL).
+#     The wharf rows then count PostgreSQL's CPU too, in their own column
+#     ("db cpu"), and "µs/msg" is the wharf process and PostgreSQL together,
+#     as the pgmq rows' is PostgreSQL alone (--wharf-database-cpu).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 wharf="${WHARF_BIN:-$root/target/release/wharf}"
@@ -25,6 +26,7 @@ data="$(mktemp -d "${WHARF_BENCH_DATA:-$root/target}/wharf-bench-data.XXXXXX")"
 out="$data.stdout"
 database=""
 server=""
+extra=()
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   if [ -n "$database" ]; then dropdb --if-exists -h "$pg_host" -p "$pg_port" -U "$pg_user" "$database" || true; fi
@@ -44,6 +46,7 @@ case "$backend" in
     "$wharf" serve --backend postgres --listen 127.0.0.1:0 \
       --database-url "postgres://$pg_user@$pg_host:$pg_port/$database" >"$out" 2>"$data.stderr" &
     server=$!
+    extra=(--wharf-database-cpu --database-url "postgres://$pg_user@$pg_host:$pg_port/test")
     ;;
   *) echo "WHARF_BENCH_BACKEND must be engine or postgres, not $backend" >&2; exit 2 ;;
 esac
@@ -55,5 +58,5 @@ export WHARF_API_TOKEN="$(sed -n 's/^admin token: //p' "$out")"
 echo "wharf ($backend${database:+, database $database}) pid $server at $url; load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # --server-pid: the wharf process itself (with the postgres backend, finding
 # it by port would be right too, but an explicit pid leaves no doubt).
-"$bench" --url "$url/client/v4" --server-pid "$server" "$@"
+"$bench" --url "$url/client/v4" --server-pid "$server" "${extra[@]}" "$@"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -69,6 +69,12 @@ pub struct BenchArgs {
     /// the --database-url port); its children are counted too.
     #[arg(long)]
     pub postgres_pid: Option<u32>,
+    /// The Wharf server under test keeps its data in the PostgreSQL at
+    /// --database-url (`wharf serve --backend postgres`): count that
+    /// PostgreSQL's CPU in the wharf rows too, so that they compare with
+    /// the pgmq rows, which count PostgreSQL.
+    #[arg(long)]
+    pub wharf_database_cpu: bool,
     /// Also write the full report as JSON to this file.
     #[arg(long)]
     pub json_out: Option<PathBuf>,

@@ -43,10 +43,10 @@ pub async fn run(args: BenchArgs) -> BenchResult<Report> {
     }
     let mut results = Vec::new();
     for workload in &workloads {
-        for (kind, connection, server) in &targets {
+        for (kind, connection, watched) in &targets {
             // A target that cannot even set up (server down, bad credentials)
             // fails its rows, not the other target's.
-            match run_workload(*kind, connection, server.as_ref(), workload, &args).await {
+            match run_workload(*kind, connection, watched, workload, &args).await {
                 Ok(rows) => results.extend(rows),
                 Err(failure) => results.push(PhaseRow {
                     workload: workload.name.to_owned(),
@@ -82,7 +82,22 @@ fn port_of(url: &str, default: u16) -> u16 {
     host_port.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(default)
 }
 
-fn connect(kind: TargetKind, args: &BenchArgs) -> BenchResult<(TargetKind, Connection, Option<Watched>)> {
+/// The processes whose CPU and memory a target's rows count.
+#[derive(Default)]
+struct WatchedProcesses {
+    /// The server the bench talks to (for pgmq: PostgreSQL).
+    server: Option<Watched>,
+    /// The database behind a Wharf server on the postgres backend.
+    database: Option<Watched>,
+}
+
+/// PostgreSQL, its backends included, as --postgres-pid or --database-url name it.
+fn postgres(args: &BenchArgs) -> Option<Watched> {
+    let pid = args.postgres_pid.or_else(|| procfs::pid_listening_on(port_of(&args.database_url, 5432)))?;
+    Some(Watched { pid, with_children: true })
+}
+
+fn connect(kind: TargetKind, args: &BenchArgs) -> BenchResult<(TargetKind, Connection, WatchedProcesses)> {
     match kind {
         TargetKind::Wharf => {
             let account = args.account.clone().ok_or(BenchError::MissingCredential {
@@ -103,13 +118,16 @@ fn connect(kind: TargetKind, args: &BenchArgs) -> BenchResult<(TargetKind, Conne
                 pull_wait_ms: args.pull_wait_ms,
                 empty_poll_ms: args.empty_poll_ms,
             };
-            Ok((kind, connection, pid.map(|pid| Watched { pid, with_children: false })))
+            let watched = WatchedProcesses {
+                server: pid.map(|pid| Watched { pid, with_children: false }),
+                database: if args.wharf_database_cpu { postgres(args) } else { None },
+            };
+            Ok((kind, connection, watched))
         }
         TargetKind::Pgmq => {
-            let pid = args.postgres_pid.or_else(|| procfs::pid_listening_on(port_of(&args.database_url, 5432)));
             let connection =
                 Connection::Pgmq { database_url: args.database_url.clone(), empty_poll_ms: args.empty_poll_ms };
-            Ok((kind, connection, pid.map(|pid| Watched { pid, with_children: true })))
+            Ok((kind, connection, WatchedProcesses { server: postgres(args), database: None }))
         }
     }
 }
@@ -123,10 +141,11 @@ fn queue_name(workload: &Workload) -> String {
 async fn run_workload(
     kind: TargetKind,
     connection: &Connection,
-    server: Option<&Watched>,
+    watched: &WatchedProcesses,
     workload: &Workload,
     args: &BenchArgs,
 ) -> BenchResult<Vec<PhaseRow>> {
+    let server = watched.server.as_ref();
     let queue = Queue::create(connection, &queue_name(workload)).await?;
     let mut rows = Vec::new();
     for phase in &workload.phases {
@@ -136,6 +155,7 @@ async fn run_workload(
             stall: Duration::from_secs(args.stall_secs.max(1)),
             progress: !args.quiet,
             server,
+            database: watched.database.as_ref(),
         };
         let rss_before = server.map(Watched::rss);
         let mut row = match phase::run(&queue, workload, *phase, &context).await {
@@ -199,6 +219,8 @@ fn row_of(kind: TargetKind, workload: &Workload, phase: PhaseKind, measured: Pha
             .server_cpu_s
             .filter(|_| seconds > 0.0)
             .map(|cpu| (cpu / seconds * 100.0).round() / 100.0),
+        database_cpu_s: measured.database_cpu_s,
+        cpu_us_per_message: cpu_per_message(&measured, completed),
         server_rss_peak_bytes: measured.server_rss_peak,
         server_vm_hwm_bytes: measured.server_hwm,
         server_runqueue_wait_s: measured.server_runqueue_wait_s.map(|wait| (wait * 1000.0).round() / 1000.0),
@@ -207,6 +229,15 @@ fn row_of(kind: TargetKind, workload: &Workload, phase: PhaseKind, measured: Pha
         error: measured.error,
         ..base_row(kind, workload, phase)
     }
+}
+
+/// Server-side CPU (the server, and its database if counted) per message
+/// completed, in µs: what each message costs the machine apart from the
+/// load generator.
+fn cpu_per_message(measured: &PhaseMeasurement, completed: u64) -> Option<f64> {
+    let server = measured.server_cpu_s?;
+    let total = server + measured.database_cpu_s.unwrap_or(0.0);
+    (completed > 0).then(|| (total / completed as f64 * 1e6 * 10.0).round() / 10.0)
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub struct PhaseContext<'a> {
     pub stall: Duration,
     pub progress: bool,
     pub server: Option<&'a Watched>,
+    /// PostgreSQL behind a Wharf server on the postgres backend.
+    pub database: Option<&'a Watched>,
 }
 
 /// Raw measurements of one phase, before they are turned into a report row.
@@ -37,6 +39,7 @@ pub struct PhaseMeasurement {
     pub strays: u64,
     pub ack_shortfall: u64,
     pub server_cpu_s: Option<f64>,
+    pub database_cpu_s: Option<f64>,
     pub server_rss_peak: Option<u64>,
     /// The kernel's lifetime peak (VmHWM) of a single-process server.
     pub server_hwm: Option<u64>,
@@ -172,6 +175,7 @@ pub async fn run(
     }
     let bar = progress_bar(context, total);
     let cpu_before = context.server.map(Watched::cpu);
+    let database_before = context.database.map(Watched::cpu);
     let bench_before = procfs::own().cpu();
     let pacer = if kind == PhaseKind::Paced { Some(Pacer::start().map_err(BenchError::Pacer)?) } else { None };
     let shared = Arc::new(Shared {
@@ -221,6 +225,7 @@ pub async fn run(
         }
     }
     let cpu_after = context.server.map(Watched::cpu);
+    let database_after = context.database.map(Watched::cpu);
     let bench_after = procfs::own().cpu();
     shared.stop.store(true, Ordering::Relaxed);
     bar.finish_and_clear();
@@ -254,6 +259,7 @@ pub async fn run(
         strays: tracker.strays(),
         ack_shortfall: tracker.ack_shortfall.load(Ordering::Relaxed),
         server_cpu_s: cpu_before.as_ref().zip(cpu_after.as_ref()).map(|(a, b)| procfs::cpu_seconds_between(a, b)),
+        database_cpu_s: database_before.zip(database_after).map(|(a, b)| procfs::cpu_seconds_between(&a, &b)),
         server_runqueue_wait_s: cpu_before.zip(cpu_after).map(|(a, b)| procfs::runqueue_wait_seconds_between(&a, &b)),
         bench_cpu_s: procfs::cpu_seconds_between(&bench_before, &bench_after),
         bench_runqueue_wait_s: procfs::runqueue_wait_seconds_between(&bench_before, &bench_after),

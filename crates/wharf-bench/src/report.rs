@@ -63,6 +63,11 @@ pub struct PhaseRow {
     pub server_cpu_s: Option<f64>,
     /// Server CPU seconds per wall second: 2.0 means both cores.
     pub server_cores: Option<f64>,
+    /// CPU seconds of the PostgreSQL behind a Wharf server on the postgres
+    /// backend (`--wharf-database-cpu`); not in `server_cpu_s`.
+    pub database_cpu_s: Option<f64>,
+    /// Server CPU plus database CPU per message completed, in µs.
+    pub cpu_us_per_message: Option<f64>,
     /// Peak resident memory sampled every 100 ms during the phase (for
     /// PostgreSQL: all its processes, shared memory counted once).
     pub server_rss_peak_bytes: Option<u64>,
@@ -88,6 +93,9 @@ pub struct Ratio {
     pub throughput_ratio: f64,
     pub wharf_delivery_p50_us: Option<u64>,
     pub pgmq_delivery_p50_us: Option<u64>,
+    /// Server-side CPU per message, µs (see `PhaseRow::cpu_us_per_message`).
+    pub wharf_cpu_us_per_message: Option<f64>,
+    pub pgmq_cpu_us_per_message: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +127,8 @@ pub fn ratios(rows: &[PhaseRow]) -> Vec<Ratio> {
                 throughput_ratio: (wharf.msgs_per_s / pgmq.msgs_per_s * 100.0).round() / 100.0,
                 wharf_delivery_p50_us: wharf.delivery_latency.as_ref().map(|p| p.p50_us),
                 pgmq_delivery_p50_us: pgmq.delivery_latency.as_ref().map(|p| p.p50_us),
+                wharf_cpu_us_per_message: wharf.cpu_us_per_message,
+                pgmq_cpu_us_per_message: pgmq.cpu_us_per_message,
             })
         })
         .collect()
@@ -150,7 +160,7 @@ pub fn table(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<4} {:<6} {:<8} {:>9} {:>11} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>8} {:>9} {:>8} {:>8}",
+        "{:<4} {:<6} {:<8} {:>9} {:>11} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>11} {:>7} {:>8} {:>9} {:>8} {:>8}",
         "wl",
         "target",
         "phase",
@@ -163,6 +173,8 @@ pub fn table(report: &Report) -> String {
         "dup",
         "lost",
         "srv cpu(s)",
+        "db cpu(s)",
+        "µs/msg",
         "srv wait",
         "srv rss",
         "bench s",
@@ -179,7 +191,7 @@ pub fn table(report: &Report) -> String {
         let rss = optional(row.server_rss_peak_bytes.map(|bytes| format!("{}MiB", bytes / (1024 * 1024))));
         let _ = writeln!(
             out,
-            "{:<4} {:<6} {:<8} {:>9} {:>11.0} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>8} {:>9} {:>8.1} {:>8.1}",
+            "{:<4} {:<6} {:<8} {:>9} {:>11.0} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>11} {:>7} {:>8} {:>9} {:>8.1} {:>8.1}",
             row.workload,
             row.target,
             row.phase,
@@ -192,6 +204,8 @@ pub fn table(report: &Report) -> String {
             row.duplicates,
             row.losses,
             cpu,
+            optional(row.database_cpu_s.map(|cpu| format!("{cpu:.1}"))),
+            optional(row.cpu_us_per_message.map(|cpu| format!("{cpu:.1}"))),
             optional(row.server_runqueue_wait_s.map(|wait| format!("{wait:.1}"))),
             rss,
             row.bench_cpu_s,
@@ -214,6 +228,9 @@ pub fn table(report: &Report) -> String {
             );
             if let (Some(wharf), Some(pgmq)) = (ratio.wharf_delivery_p50_us, ratio.pgmq_delivery_p50_us) {
                 let _ = write!(out, "   delivery p50 {} vs {}", short_us(wharf), short_us(pgmq));
+            }
+            if let (Some(wharf), Some(pgmq)) = (ratio.wharf_cpu_us_per_message, ratio.pgmq_cpu_us_per_message) {
+                let _ = write!(out, "   server-side CPU {wharf:.1} vs {pgmq:.1} µs/msg");
             }
             out.push('\n');
         }

@@ -28,6 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         limits: Limits::cloudflare(),
         clock: Arc::new(SystemClock),
         schema: Some(schema.clone()),
+        vacuum_after_rows: wharf_postgres::VACUUM_AFTER_ROWS,
     };
     let broker = PostgresBroker::connect(config).await?;
     let result = run(&broker, count, backlog).await;

@@ -43,6 +43,7 @@ mod oldest;
 mod rows;
 mod subscriptions;
 mod token_cache;
+mod vacuum;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -85,6 +86,7 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 pub use due::RECHECK_MS;
 pub use oldest::OLDEST_TTL_MS;
 pub use token_cache::TOKEN_TTL;
+pub use vacuum::VACUUM_AFTER_ROWS;
 
 #[derive(Clone)]
 pub struct PostgresConfig {
@@ -97,6 +99,9 @@ pub struct PostgresConfig {
     /// A schema to keep every table in (created if missing); `None` uses the
     /// connection's default `search_path`. Lets tests share one database.
     pub schema: Option<String>,
+    /// Vacuum the messages table after this node leased or removed this
+    /// many rows ([`VACUUM_AFTER_ROWS`] by default; 0: never, see `vacuum`).
+    pub vacuum_after_rows: u64,
 }
 
 pub struct PostgresBroker {
@@ -111,6 +116,7 @@ pub struct PostgresBroker {
     pushes: combine::Combiner<(AccountId, QueueId), Vec<NewMessage>, QueueMetrics>,
     pulls: combine::Combiner<hot_path::PullKey, (), PullResult>,
     acks: combine::Combiner<(AccountId, QueueId), Vec<MessageKey>, HashSet<MessageKey>>,
+    vacuum: vacuum::VacuumPacer,
 }
 
 /// What `wharf serve --backend postgres --database-url URL` calls: at most
@@ -127,6 +133,7 @@ pub async fn open_from_url(
         limits,
         clock,
         schema: None,
+        vacuum_after_rows: VACUUM_AFTER_ROWS,
     })
     .await
 }
@@ -182,7 +189,13 @@ impl PostgresBroker {
             pushes: combine::Combiner::default(),
             pulls: combine::Combiner::default(),
             acks: combine::Combiner::default(),
+            vacuum: vacuum::VacuumPacer::new(config.vacuum_after_rows),
         })
+    }
+
+    /// Vacuums of the messages table this node started and saw to the end.
+    pub fn vacuums_completed(&self) -> u64 {
+        self.vacuum.completed()
     }
 
     /// The migrations this crate ships, as (version, name).

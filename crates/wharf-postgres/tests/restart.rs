@@ -120,6 +120,7 @@ async fn a_restart_costs_only_the_requests_in_flight() {
         limits: Limits::cloudflare(),
         clock: Arc::new(SystemClock),
         schema: None,
+        vacuum_after_rows: wharf_postgres::VACUUM_AFTER_ROWS,
     };
     let broker = PostgresBroker::connect(config).await.expect("connects");
     let account = Account { id: AccountId(1), email: "ops@example.com".into(), created_on_ms: 0 };

@@ -82,6 +82,8 @@ impl PostgresBroker {
         if !rows::get::<bool>(&row, "found")? {
             return Err(WharfError::QueueNotFound);
         }
-        Ok(rows::get::<Vec<Vec<u8>>>(&row, "acked")?.into_iter().collect())
+        let acked: HashSet<Vec<u8>> = rows::get::<Vec<Vec<u8>>>(&row, "acked")?.into_iter().collect();
+        self.vacuum.note(acked.len() as u64, &self.pool);
+        Ok(acked)
     }
 }

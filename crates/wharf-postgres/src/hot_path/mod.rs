@@ -89,6 +89,12 @@ fn variant(statements: &[String; 2], cached: Option<i64>) -> &str {
 /// message, or one row of NULL message columns when none was, beside the
 /// queue's consumer state and metrics; no row when the queue is not the
 /// account's. Nothing is leased without a pull consumer or while paused.
+///
+/// The update finds the rows it locked by their `ctid`: one heap visit per
+/// message instead of a descent of the primary key. A locked row cannot
+/// move before this statement commits, and should a concurrent update have
+/// moved it before the lock, the update's recheck fails on the new version
+/// and the message is simply not leased this time.
 const PULL_SQL: &str = "\
 WITH ctx AS (
     SELECT q.delivery_paused AS paused, coalesce(c.kind = 'http_pull', false) AS pull_consumer,
@@ -97,7 +103,7 @@ WITH ctx AS (
     FROM queues q LEFT JOIN consumers c ON c.queue_id = q.id
     WHERE q.id = $1 AND q.account_id = $2
 ), picked AS (
-    SELECT id FROM messages
+    SELECT ctid FROM messages
     WHERE queue_id = $1 AND lease_expiry_ms = 0 AND NOT delayed AND visible_at_ms <= $3
       AND coalesce((SELECT pull_consumer AND NOT paused FROM ctx), false)
     ORDER BY seq
@@ -105,7 +111,7 @@ WITH ctx AS (
     FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE messages m SET attempts = m.attempts + 1, lease_expiry_ms = $3 + (SELECT visibility_timeout_ms FROM ctx)
-    FROM picked WHERE m.queue_id = $1 AND m.id = picked.id
+    FROM picked WHERE m.ctid = picked.ctid AND m.queue_id = $1
     RETURNING m.id, m.seq, m.body, m.content_type, m.timestamp_ms, m.attempts
 ), backlog AS (
     SELECT coalesce(sum(count), 0)::bigint AS count, coalesce(sum(bytes), 0)::bigint AS bytes,

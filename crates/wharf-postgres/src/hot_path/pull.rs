@@ -93,6 +93,7 @@ impl PostgresBroker {
         let leased: Vec<Row> = found.into_iter().filter(is_message).collect();
         if !leased.is_empty() {
             self.due.expect(queue, now_ms.saturating_add(lease_ms));
+            self.vacuum.note(leased.len() as u64, &self.pool);
         }
         let mut views = self.views(queue, &leased, HandleKind::Lease)?.into_iter();
         Ok((0..pulls).map(|_| PullResult { messages: views.by_ref().take(each).collect(), metrics }).collect())

@@ -36,6 +36,7 @@ pub fn config(clock: &ManualClock, schema: &str) -> PostgresConfig {
         limits: Limits::cloudflare(),
         clock: Arc::new(clock.clone()),
         schema: Some(schema.to_string()),
+        vacuum_after_rows: wharf_postgres::VACUUM_AFTER_ROWS,
     }
 }
 
