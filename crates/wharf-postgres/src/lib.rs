@@ -124,6 +124,7 @@ pub struct PostgresBroker {
 pub async fn open_from_url(
     database_url: &str,
     pool_size: usize,
+    vacuum_after_rows: u64,
     limits: Limits,
     clock: Arc<dyn Clock>,
 ) -> WharfResult<Arc<PostgresBroker>> {
@@ -133,7 +134,7 @@ pub async fn open_from_url(
         limits,
         clock,
         schema: None,
-        vacuum_after_rows: VACUUM_AFTER_ROWS,
+        vacuum_after_rows,
     })
     .await
 }

@@ -40,10 +40,15 @@ pub async fn open(config: &ServeConfig) -> Result<Arc<dyn Broker>, Fatal> {
             let Some(url) = config.database_url.as_deref() else {
                 return Err(Fatal::config("--backend postgres needs --database-url or WHARF_DATABASE_URL"));
             };
-            let broker =
-                wharf_postgres::open_from_url(url, config.pool_size, config.limits.clone(), Arc::new(SystemClock))
-                    .await
-                    .map_err(|error| Fatal::runtime(format!("cannot open the postgres database: {error}")))?;
+            let broker = wharf_postgres::open_from_url(
+                url,
+                config.pool_size,
+                config.vacuum_after_rows,
+                config.limits.clone(),
+                Arc::new(SystemClock),
+            )
+            .await
+            .map_err(|error| Fatal::runtime(format!("cannot open the postgres database: {error}")))?;
             Ok(broker)
         }
     }

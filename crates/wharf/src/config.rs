@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub backend: Option<BackendKind>,
     pub database_url: Option<String>,
     pub pool_size: Option<usize>,
+    pub vacuum_after_rows: Option<u64>,
     pub account_id: Option<String>,
     pub account_email: Option<String>,
     pub limits: Option<Limits>,
@@ -52,6 +53,7 @@ pub struct Overrides {
     pub backend: Option<BackendKind>,
     pub database_url: Option<String>,
     pub pool_size: Option<usize>,
+    pub vacuum_after_rows: Option<u64>,
     pub account_id: Option<String>,
     pub account_email: Option<String>,
 }
@@ -65,6 +67,9 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
     /// Most PostgreSQL connections this node opens (`--backend postgres`).
     pub pool_size: usize,
+    /// Rows a node leases or removes between two vacuums of the messages
+    /// table (`--backend postgres`; 0: leave it to autovacuum).
+    pub vacuum_after_rows: u64,
     /// `None`: reuse the existing account, or create one with a random id.
     pub account_id: Option<AccountId>,
     pub account_email: String,
@@ -100,6 +105,10 @@ impl ServeConfig {
             backend: overrides.backend.or(file.backend).unwrap_or(BackendKind::Engine),
             database_url: overrides.database_url.or(file.database_url),
             pool_size,
+            vacuum_after_rows: overrides
+                .vacuum_after_rows
+                .or(file.vacuum_after_rows)
+                .unwrap_or(wharf_postgres::VACUUM_AFTER_ROWS),
             account_id,
             account_email,
             limits,
@@ -152,6 +161,20 @@ mod tests {
         assert_eq!(config.backend, BackendKind::Engine);
         assert_eq!(file_pool_size(EXAMPLE), Some(DEFAULT_POOL_SIZE), "the example shows the default pool size");
         assert_eq!(config.pool_size, DEFAULT_POOL_SIZE);
+        let example_vacuum = FileConfig::parse(EXAMPLE).expect("parses").vacuum_after_rows;
+        assert_eq!(example_vacuum, Some(wharf_postgres::VACUUM_AFTER_ROWS), "the example shows the default");
+    }
+
+    #[test]
+    fn vacuum_pacing_comes_from_flag_env_or_file_and_zero_turns_it_off() {
+        let resolve = |text: &str, flag: Option<u64>| {
+            let overrides = Overrides { vacuum_after_rows: flag, ..Overrides::default() };
+            ServeConfig::resolve(FileConfig::parse(text).unwrap(), overrides).unwrap().vacuum_after_rows
+        };
+        assert_eq!(resolve("", None), wharf_postgres::VACUUM_AFTER_ROWS);
+        assert_eq!(resolve("vacuum_after_rows = 0", None), 0);
+        assert_eq!(resolve("vacuum_after_rows = 0", Some(5_000)), 5_000, "the flag (or env) wins");
+        assert!(FileConfig::parse("vacuum_after_rows = -1").is_err());
     }
 
     fn file_pool_size(text: &str) -> Option<usize> {

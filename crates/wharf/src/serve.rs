@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Most PostgreSQL connections this node opens, for `--backend postgres` [default: 16].
     #[arg(long, env = "WHARF_POOL_SIZE")]
     pool_size: Option<usize>,
+    /// With `--backend postgres`, vacuum the messages table after this node
+    /// leased or removed this many rows; 0 leaves it to autovacuum [default: 20000].
+    #[arg(long, env = "WHARF_VACUUM_AFTER_ROWS")]
+    vacuum_after_rows: Option<u64>,
     /// Id (32 hex) of the account to create on first start [default: random].
     #[arg(long, env = "WHARF_ACCOUNT_ID")]
     account_id: Option<String>,
@@ -56,6 +60,7 @@ impl ServeArgs {
             backend: self.backend,
             database_url: self.database_url,
             pool_size: self.pool_size,
+            vacuum_after_rows: self.vacuum_after_rows,
             account_id: self.account_id,
             account_email: self.account_email,
         };
