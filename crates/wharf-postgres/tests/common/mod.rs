@@ -53,12 +53,16 @@ pub async fn conformance_backend(clock: ManualClock) -> Arc<dyn Broker> {
     broker(&clock).await
 }
 
-/// Drops a schema and everything in it.
+/// Drops a schema and everything in it. With a lock timeout: after a test
+/// panicked, its broker's pool may still hold a connection inside an open
+/// transaction on the schema's tables, and the drop would wait for it
+/// forever; it fails instead (the schema is left behind, the test fails).
 pub async fn drop_schema(schema: &str) {
     let (client, connection) =
         tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await.expect("connect to drop schema");
     let task = tokio::spawn(connection);
-    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.expect("drop schema");
+    let drop_sql = format!("SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+    client.batch_execute(&drop_sql).await.expect("drop schema");
     drop(client);
     let _ = task.await;
 }
@@ -77,10 +81,16 @@ impl Drop for SchemaBroker {
         }
         // A test that panicked never called shutdown; clean up on a thread
         // with its own runtime, since Drop cannot await.
-        let schema = self.schema.clone();
+        // Closing the pool first ends any transaction a panicking test left
+        // open on one of its connections.
+        let (schema, inner) = (self.schema.clone(), self.inner.clone());
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            runtime.block_on(drop_schema(&schema));
+            runtime.block_on(async move {
+                let _ = inner.shutdown().await;
+                drop(inner);
+                drop_schema(&schema).await;
+            });
         });
         let _ = cleanup.join();
     }
