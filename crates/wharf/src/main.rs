@@ -11,13 +11,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of the system allocator: a request allocates and frees
-/// many buffers of very different sizes (100 KiB pull answers, 1 KiB bodies,
-/// small strings), which glibc's malloc served with 10-13 % of the server's
-/// CPU in W1 and ~7 % in W2 (`docs/performance.md`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Wharf: a self-hosted server for the Cloudflare Queues REST API.
 #[derive(Debug, Parser)]
 #[command(name = "wharf", version, about)]
