@@ -1,21 +1,12 @@
 //! The segmented append-only log with group commit.
 //!
 //! Appends go into an in-memory buffer under a short lock and get a log
-//! sequence number (LSN). Requests wait for their LSN before answering, and
-//! the first one to wait while no group is being written becomes the leader:
-//! on its own thread it takes everything buffered, writes it and calls
-//! fdatasync once, then releases the whole group. Requests that arrive
-//! during that sync wait and form the next group, led by one of them. So
-//! every request that arrived during one fsync is served by the next, and
-//! the leader's own request needs no thread hand-off at all (a flusher
-//! thread cost two wake-ups per request: request → flusher → request, each
-//! a futex wake and, on a busy machine, a wait for a core). Each group has
-//! its own signal (`durable`), so a sync wakes only the requests it made
-//! durable.
-//!
-//! The leader blocks its worker thread for the write and the sync (a few
-//! hundred µs); the runtime's other workers go on serving, and while one
-//! group is written no other request leads.
+//! sequence number (LSN). One flusher thread takes everything buffered,
+//! writes it and calls fdatasync once, then publishes the highest durable
+//! LSN. Requests wait for their LSN before answering, so every request that
+//! arrived during one fsync is served by the next: one write and one sync for
+//! the whole group. Each group has its own signal (`durable`), so a sync
+//! wakes only the requests it made durable.
 //!
 //! Any write or sync error poisons the log: the data may or may not be on
 //! disk, and retrying an fsync after a failure can report success for data
@@ -31,10 +22,11 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use wharf_core::{WharfError, WharfResult};
 
-use self::durable::{Batch, Durability, Wait};
+use self::durable::{Durability, Wait};
 use self::writer::{write_chunks, SegmentFile};
 
 use crate::record::{self, Record, RecordRef, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
@@ -63,28 +55,22 @@ struct Pending {
     segment: u64,
     segment_len: u64,
     failure: Option<String>,
+    shutdown: bool,
     durability: Durability,
-    /// A request is writing a group now; nobody else may start one.
-    leading: bool,
 }
 
-/// Buffered chunks taken by a leader, and the group they make durable.
-struct Group {
-    chunks: Vec<Chunk>,
-    batch: Arc<Batch>,
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
 }
 
 pub struct Log {
     dir: PathBuf,
     segment_bytes: u64,
     faults: Arc<Faults>,
-    pending: Mutex<Pending>,
-    /// Signalled whenever a leader is done, for `close`, which waits
-    /// synchronously.
-    leader_done: Condvar,
-    /// The segment files being written; only the leader touches them.
-    files: Mutex<BTreeMap<u64, SegmentFile>>,
+    shared: Arc<Shared>,
     readers: Mutex<HashMap<u64, Arc<File>>>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,17 +102,24 @@ impl Log {
             segment,
             segment_len,
             failure: None,
+            shutdown: false,
             durability: Durability::default(),
-            leading: false,
         };
+        let shared = Arc::new(Shared { pending: Mutex::new(pending), wake: Condvar::new() });
+        let flusher_shared = Arc::clone(&shared);
+        let flusher_dir = dir.to_path_buf();
+        let flusher_faults = Arc::clone(&faults);
+        let handle = std::thread::Builder::new()
+            .name("wharf-log-flusher".into())
+            .spawn(move || flush_loop(&flusher_dir, &flusher_shared, &flusher_faults))
+            .map_err(storage_error)?;
         Ok(Log {
             dir: dir.to_path_buf(),
             segment_bytes,
             faults,
-            pending: Mutex::new(pending),
-            leader_done: Condvar::new(),
-            files: Mutex::new(BTreeMap::new()),
+            shared,
             readers: Mutex::new(HashMap::new()),
+            flusher: Mutex::new(Some(handle)),
         })
     }
 
@@ -134,7 +127,7 @@ impl Log {
     /// body location is appended to `bodies`, in order. Returns the LSN to
     /// wait for. On error nothing was buffered.
     pub fn append(&self, records: &[Record], bodies: &mut Vec<BodyLocation>) -> WharfResult<u64> {
-        let mut pending = lock(&self.pending);
+        let mut pending = lock(&self.shared.pending);
         if let Some(failure) = &pending.failure {
             return Err(WharfError::StorageFailed { detail: failure.clone() });
         }
@@ -165,74 +158,28 @@ impl Log {
             _ => pending.chunks.push(Chunk { segment, offset, bytes }),
         }
         pending.appended_lsn += 1;
-        Ok(pending.appended_lsn)
+        let lsn = pending.appended_lsn;
+        drop(pending);
+        self.shared.wake.notify_one();
+        Ok(lsn)
     }
 
     /// The latest LSN and the segment appended to, read together: once
     /// that LSN is durable, no buffered data remains for older segments.
     pub fn position(&self) -> (u64, u64) {
-        let pending = lock(&self.pending);
+        let pending = lock(&self.shared.pending);
         (pending.appended_lsn, pending.segment)
     }
 
-    /// Waits until everything up to `lsn` is on disk, writing it as the
-    /// leader if no group is being written.
+    /// Waits until everything up to `lsn` is on disk.
     pub async fn wait_durable(&self, lsn: u64) -> WharfResult<()> {
-        loop {
-            let batch = {
-                let mut pending = lock(&self.pending);
-                match pending.durability.wait_for(lsn) {
-                    Wait::Ready => return Ok(()),
-                    Wait::Failed(detail) => return Err(WharfError::StorageFailed { detail }),
-                    // Nothing buffered and no group being written: all that
-                    // was appended is durable.
-                    Wait::On(_) if pending.chunks.is_empty() && !pending.leading => return Ok(()),
-                    Wait::On(batch) if pending.leading => batch,
-                    Wait::On(_) => {
-                        let group = take_group(&mut pending);
-                        drop(pending);
-                        self.lead(group);
-                        continue;
-                    }
-                }
-            };
-            // Woken when the group is durable (or failed), or handed the
-            // lead of it; either way the next turn of the loop decides.
-            batch.wait_or_lead().await;
-        }
-    }
-
-    /// Writes and syncs a group on this thread, releases its waiters, then
-    /// hands the lead of whatever was buffered meanwhile to a waiter of it.
-    fn lead(&self, group: Group) {
-        // However this ends (a panic included), the lead is given up and no
-        // waiter is left behind.
-        let mut guard = LeadGuard { log: self, finished: false };
-        let mut files = lock(&self.files);
-        let mut written = write_chunks(&self.dir, &mut files, group.chunks, &self.faults);
-        if written.is_ok() {
-            lock(&self.pending).durability.finish_flush();
-            group.batch.complete(Ok(()));
-            // After the waiters are released, off their path, but before
-            // the next group, whose records these zeros must not overwrite.
-            written = files.values_mut().next_back().map_or(Ok(()), SegmentFile::zero_ahead);
-        }
-        drop(files);
-        let next = {
-            let mut pending = lock(&self.pending);
-            pending.leading = false;
-            if let Err(error) = written {
-                let failure = format!("log write failed: {error}");
-                tracing::error!(%failure, "storage poisoned; restart to recover");
-                stop_writing(&mut pending, &failure);
-            }
-            (!pending.chunks.is_empty()).then(|| pending.durability.open_batch())
+        let wait = lock(&self.shared.pending).durability.wait_for(lsn);
+        let outcome = match wait {
+            Wait::Ready => Ok(()),
+            Wait::Failed(failure) => Err(failure),
+            Wait::On(batch) => batch.wait().await,
         };
-        guard.finished = true;
-        self.leader_done.notify_all();
-        if let Some(next) = next {
-            next.hand_over();
-        }
+        outcome.map_err(|detail| WharfError::StorageFailed { detail })
     }
 
     /// Puts the log in the failed state from outside, as a failed fsync of
@@ -240,7 +187,7 @@ impl Log {
     /// untrustworthy. Later appends are refused; what is already buffered
     /// is still written, and acknowledged only once durable.
     pub fn poison(&self, failure: String) {
-        let mut pending = lock(&self.pending);
+        let mut pending = lock(&self.shared.pending);
         if pending.failure.is_none() {
             tracing::error!(%failure, "storage poisoned; restart to recover");
             pending.failure = Some(failure);
@@ -248,7 +195,7 @@ impl Log {
     }
 
     pub fn failure(&self) -> Option<String> {
-        lock(&self.pending).failure.clone()
+        lock(&self.shared.pending).failure.clone()
     }
 
     pub fn faults(&self) -> &Arc<Faults> {
@@ -311,23 +258,18 @@ impl Log {
         std::fs::remove_file(segment_path(&self.dir, segment))
     }
 
-    /// Writes what is buffered, on this thread, and refuses later appends;
-    /// a wait for anything not durable by then fails.
+    /// Flushes what is buffered and stops the flusher thread; later
+    /// appends are refused.
     pub fn close(&self) {
-        let mut pending = lock(&self.pending);
-        loop {
-            while pending.leading {
-                pending = self.leader_done.wait(pending).unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
-            if pending.chunks.is_empty() || pending.durability.is_stopped() {
-                break;
-            }
-            let group = take_group(&mut pending);
-            drop(pending);
-            self.lead(group);
-            pending = lock(&self.pending);
+        lock(&self.shared.pending).shutdown = true;
+        self.shared.wake.notify_one();
+        if let Some(handle) = lock(&self.flusher).take() {
+            let _ = handle.join();
         }
-        stop_writing(&mut pending, "the engine is shut down");
+        let mut pending = lock(&self.shared.pending);
+        if pending.failure.is_none() {
+            pending.failure = Some("the engine is shut down".into());
+        }
     }
 }
 
@@ -376,37 +318,51 @@ fn storage_error(error: io::Error) -> WharfError {
     WharfError::StorageFailed { detail: error.to_string() }
 }
 
-/// Makes the caller the leader of everything buffered.
-fn take_group(pending: &mut Pending) -> Group {
-    debug_assert!(!pending.leading && !pending.chunks.is_empty());
-    pending.leading = true;
-    let last_lsn = pending.appended_lsn;
-    Group { chunks: std::mem::take(&mut pending.chunks), batch: pending.durability.start_flush(last_lsn) }
-}
-
-/// Gives the lead up however `Log::lead` ends. Only a panic leaves it
-/// unfinished: then nothing more can be trusted to reach the disk.
-struct LeadGuard<'a> {
-    log: &'a Log,
-    finished: bool,
-}
-
-impl Drop for LeadGuard<'_> {
-    fn drop(&mut self) {
-        if self.finished {
+fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults) {
+    // However the loop ends (a panic included), nobody is left waiting.
+    let _stop = StopOnExit(shared);
+    let mut files: BTreeMap<u64, SegmentFile> = BTreeMap::new();
+    loop {
+        let (chunks, batch) = {
+            let mut pending = lock(&shared.pending);
+            while pending.chunks.is_empty() && !pending.shutdown {
+                pending = shared.wake.wait(pending).unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            if pending.chunks.is_empty() {
+                stop_flushing(&mut pending, "the engine is shut down");
+                return;
+            }
+            let last_lsn = pending.appended_lsn;
+            (std::mem::take(&mut pending.chunks), pending.durability.start_flush(last_lsn))
+        };
+        let written = write_chunks(dir, &mut files, chunks, faults).and_then(|()| {
+            lock(&shared.pending).durability.finish_flush();
+            batch.complete(Ok(()));
+            // After the waiters are released, off their path.
+            files.values_mut().next_back().map_or(Ok(()), |newest| newest.zero_ahead())
+        });
+        if let Err(error) = written {
+            let failure = format!("log write failed: {error}");
+            tracing::error!(%failure, "storage poisoned; restart to recover");
+            let mut pending = lock(&shared.pending);
+            pending.failure = Some(failure.clone());
+            stop_flushing(&mut pending, &failure);
             return;
         }
-        let mut pending = lock(&self.log.pending);
-        pending.leading = false;
-        stop_writing(&mut pending, "log writer stopped");
-        drop(pending);
-        self.log.leader_done.notify_all();
     }
 }
 
-/// Stops the log: appends are refused from now on, and every wait for
-/// something not yet durable fails with `failure`.
-fn stop_writing(pending: &mut Pending, failure: &str) {
+struct StopOnExit<'a>(&'a Shared);
+
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        stop_flushing(&mut lock(&self.0.pending), "log flusher stopped");
+    }
+}
+
+/// Ends the flusher's service: appends are refused from now on, and every
+/// wait for something not yet durable fails with `failure`.
+fn stop_flushing(pending: &mut Pending, failure: &str) {
     if pending.failure.is_none() {
         pending.failure = Some(failure.to_string());
     }

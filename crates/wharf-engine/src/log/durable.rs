@@ -17,9 +17,6 @@ use tokio::sync::Notify;
 pub(super) struct Batch {
     outcome: OnceLock<Result<(), String>>,
     done: Notify,
-    /// The writer became free while this group had records buffered: one
-    /// of its waiters should lead it.
-    lead: Notify,
 }
 
 impl Batch {
@@ -30,34 +27,18 @@ impl Batch {
         self.done.notify_waiters();
     }
 
-    /// Asks one waiter to lead the group. The request is kept if nobody
-    /// waits yet (and passed on if the waiter it reached goes away), so the
-    /// next waiter takes it.
-    pub(super) fn hand_over(&self) {
-        self.lead.notify_one();
-    }
-
-    /// Waits until the group has an outcome or this waiter is handed the
-    /// lead of it.
-    pub(super) async fn wait_or_lead(&self) {
+    pub(super) async fn wait(&self) -> Result<(), String> {
         // Registered before the outcome is looked at: `complete` sets the
         // outcome before notifying, so either the look sees it or the
         // notification reaches this waiter.
-        let done = self.done.notified();
-        tokio::pin!(done);
-        done.as_mut().enable();
-        if self.outcome.get().is_some() {
-            return;
+        let notified = self.done.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(outcome) = self.outcome.get() {
+            return outcome.clone();
         }
-        tokio::select! {
-            () = done => {}
-            () = self.lead.notified() => {}
-        }
-    }
-
-    #[cfg(test)]
-    fn outcome(&self) -> Option<Result<(), String>> {
-        self.outcome.get().cloned()
+        notified.await;
+        self.outcome.get().cloned().unwrap_or_else(|| Err("group commit ended without an outcome".into()))
     }
 }
 
@@ -77,8 +58,8 @@ pub(super) struct Durability {
     /// The group being written: its last LSN and its signal.
     flushing: Option<(u64, Arc<Batch>)>,
     open: Arc<Batch>,
-    /// Set once the log has stopped: nothing past `durable_lsn` will ever
-    /// become durable.
+    /// Set once the flusher has stopped: nothing past `durable_lsn` will
+    /// ever become durable.
     stopped: Option<String>,
 }
 
@@ -105,15 +86,6 @@ impl Durability {
         batch
     }
 
-    /// The group collecting appends now.
-    pub(super) fn open_batch(&self) -> Arc<Batch> {
-        Arc::clone(&self.open)
-    }
-
-    pub(super) fn is_stopped(&self) -> bool {
-        self.stopped.is_some()
-    }
-
     /// The group being written is durable.
     pub(super) fn finish_flush(&mut self) {
         if let Some((last, _)) = self.flushing.take() {
@@ -121,7 +93,7 @@ impl Durability {
         }
     }
 
-    /// The log stops: the groups not yet durable fail with `failure`,
+    /// The flusher stops: the groups not yet durable fail with `failure`,
     /// as does every later wait past the durable LSN.
     pub(super) fn stop(&mut self, failure: &str) -> Vec<Arc<Batch>> {
         if self.stopped.is_none() {
@@ -145,11 +117,6 @@ mod tests {
         }
     }
 
-    async fn outcome_of(batch: &Batch) -> Option<Result<(), String>> {
-        batch.wait_or_lead().await;
-        batch.outcome()
-    }
-
     #[tokio::test]
     async fn a_sync_wakes_its_own_group_and_not_the_next() {
         let mut durability = Durability::default();
@@ -161,11 +128,11 @@ mod tests {
         assert!(Arc::ptr_eq(&waits_for_first, &first));
         assert!(!Arc::ptr_eq(&waits_for_next, &first));
 
-        let next_waiter = tokio::spawn(async move { outcome_of(&waits_for_next).await });
+        let next_waiter = tokio::spawn(async move { waits_for_next.wait().await });
         tokio::task::yield_now().await;
         durability.finish_flush();
         first.complete(Ok(()));
-        assert_eq!(outcome_of(&waits_for_first).await, Some(Ok(())));
+        assert_eq!(waits_for_first.wait().await, Ok(()));
         assert!(matches!(durability.wait_for(2), Wait::Ready));
         // The next group's waiter is still waiting: its sync has not run.
         tokio::task::yield_now().await;
@@ -174,29 +141,11 @@ mod tests {
         let second = durability.start_flush(3);
         durability.finish_flush();
         second.complete(Ok(()));
-        assert_eq!(next_waiter.await.ok(), Some(Some(Ok(()))));
+        assert_eq!(next_waiter.await.ok(), Some(Ok(())));
     }
 
     #[tokio::test]
-    async fn a_hand_over_reaches_one_waiter_even_one_that_comes_later() {
-        let durability = Durability::default();
-        let open = durability.open_batch();
-        // Nobody waits yet: the hand-over is kept for the first who does.
-        open.hand_over();
-        assert_eq!(outcome_of(&open).await, None, "woken to lead, with no outcome yet");
-        // Used up: the next waiter waits for the outcome.
-        let waiter = {
-            let open = Arc::clone(&open);
-            tokio::spawn(async move { outcome_of(&open).await })
-        };
-        tokio::task::yield_now().await;
-        assert!(!waiter.is_finished());
-        open.complete(Ok(()));
-        assert_eq!(waiter.await.ok(), Some(Some(Ok(()))));
-    }
-
-    #[tokio::test]
-    async fn a_stopped_log_fails_every_wait_past_the_durable_lsn() {
+    async fn a_stopped_flusher_fails_every_wait_past_the_durable_lsn() {
         let mut durability = Durability::default();
         let first = durability.start_flush(1);
         durability.finish_flush();
@@ -206,9 +155,8 @@ mod tests {
         for batch in durability.stop("disk gone") {
             batch.complete(Err("disk gone".into()));
         }
-        assert_eq!(outcome_of(&written).await, Some(Err("disk gone".into())));
-        assert_eq!(outcome_of(&open).await, Some(Err("disk gone".into())));
-        assert!(durability.is_stopped());
+        assert_eq!(written.wait().await, Err("disk gone".into()));
+        assert_eq!(open.wait().await, Err("disk gone".into()));
         assert!(matches!(durability.wait_for(1), Wait::Ready));
         assert!(matches!(durability.wait_for(4), Wait::Failed(failure) if failure == "disk gone"));
     }
