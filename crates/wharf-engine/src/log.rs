@@ -142,21 +142,29 @@ impl Log {
             pending.segment_len = SEGMENT_HEADER_LEN;
         }
         let (segment, offset) = (pending.segment, pending.segment_len);
-        let mut bytes = Vec::with_capacity(needed as usize);
+        pending.segment_len += needed;
+        // Encoded straight into the buffer the flusher will write: the
+        // previous chunk when these records follow it in the file (they do
+        // unless a new segment began), else a new one.
+        let follows = |last: &Chunk| last.segment == segment && last.offset + last.bytes.len() as u64 == offset;
+        let mut chunk = match pending.chunks.pop() {
+            Some(last) if follows(&last) => last,
+            other => {
+                pending.chunks.extend(other);
+                Chunk { segment, offset, bytes: Vec::new() }
+            }
+        };
+        chunk.bytes.reserve(needed as usize);
+        let before = chunk.bytes.len();
         for record in records {
             if matches!(record, Record::Push { .. }) {
-                let body_offset = offset + bytes.len() as u64 + RECORD_HEADER_LEN + PUSH_FIXED_LEN;
+                let body_offset = chunk.offset + chunk.bytes.len() as u64 + RECORD_HEADER_LEN + PUSH_FIXED_LEN;
                 bodies.push(BodyLocation { segment: segment as u32, offset: body_offset as u32 });
             }
-            record.encode_into(&mut bytes);
+            record.encode_into(&mut chunk.bytes);
         }
-        pending.segment_len += needed;
-        match pending.chunks.last_mut() {
-            Some(last) if last.segment == segment && last.offset + last.bytes.len() as u64 == offset => {
-                last.bytes.extend_from_slice(&bytes)
-            }
-            _ => pending.chunks.push(Chunk { segment, offset, bytes }),
-        }
+        debug_assert_eq!((chunk.bytes.len() - before) as u64, needed);
+        pending.chunks.push(chunk);
         pending.appended_lsn += 1;
         let lsn = pending.appended_lsn;
         drop(pending);
