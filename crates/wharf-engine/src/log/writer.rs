@@ -107,4 +107,3 @@ pub(super) fn write_chunks(
     }
     Ok(())
 }
-
