@@ -375,7 +375,7 @@ impl QueueIndex {
     }
 
     fn position(&self, seq: u64) -> Option<usize> {
-        let at = self.slots.binary_search_by_key(&seq, |slot| slot.seq).ok()?;
+        let at = slot_of(&self.slots, seq)?;
         (!self.slots[at].entry.is_removed()).then_some(at)
     }
 
@@ -423,13 +423,34 @@ impl QueueIndex {
         } else if self.ready.len() > 1024 && self.ready.len() > 2 * self.live {
             let slots = &self.slots;
             self.ready.retain(|seq| {
-                let at = slots.binary_search_by_key(seq, |slot| slot.seq).ok();
+                let at = slot_of(slots, *seq);
                 at.is_some_and(|at| !slots[at].entry.is_removed() && !slots[at].entry.is_leased())
             });
         }
         if self.slots.capacity() > 4096 && self.slots.capacity() > 4 * self.slots.len() {
             self.slots.shrink_to(self.slots.len() * 2);
         }
+    }
+}
+
+/// Where the slot of `seq` is, tombstone or not. Slots hold distinct
+/// sequence numbers in increasing order, so `seq` can be no further from
+/// the front than `seq - front`; with one queue taking every sequence
+/// number, it is exactly there. Searching only up to that bound finds a
+/// dense queue's slot in one step instead of a binary search over the
+/// whole backlog (a pull or an ack looks up every message it names).
+fn slot_of(slots: &VecDeque<Slot>, seq: u64) -> Option<usize> {
+    let front = slots.front()?.seq;
+    let furthest = usize::try_from(seq.checked_sub(front)?).unwrap_or(usize::MAX).min(slots.len() - 1);
+    if slots[furthest].seq == seq {
+        return Some(furthest);
+    }
+    // Below `furthest` now; the deque is at most two slices in order.
+    let (head, tail) = slots.as_slices();
+    let search = |part: &[Slot]| part.binary_search_by_key(&seq, |slot| slot.seq).ok();
+    match head.last() {
+        Some(last) if furthest <= head.len() || seq <= last.seq => search(&head[..furthest.min(head.len())]),
+        _ => search(&tail[..furthest - head.len()]).map(|at| at + head.len()),
     }
 }
 

@@ -5,7 +5,8 @@
 //! writes it and calls fdatasync once, then publishes the highest durable
 //! LSN. Requests wait for their LSN before answering, so every request that
 //! arrived during one fsync is served by the next: one write and one sync for
-//! the whole group.
+//! the whole group. Each group has its own signal (`durable`), so a sync
+//! wakes only the requests it made durable.
 //!
 //! Any write or sync error poisons the log: the data may or may not be on
 //! disk, and retrying an fsync after a failure can report success for data
@@ -16,15 +17,17 @@
 //! write cleanly and later writes succeed once space is free.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use tokio::sync::watch;
 use wharf_core::{WharfError, WharfResult};
+
+use self::durable::{Durability, Wait};
+use self::writer::{write_chunks, SegmentFile};
 
 use crate::record::{self, Record, RecordRef, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, segment_path, Faults};
@@ -36,11 +39,8 @@ pub struct BodyLocation {
     pub offset: u32,
 }
 
-#[derive(Debug, Clone, Default)]
-struct DurableState {
-    lsn: u64,
-    failure: Option<String>,
-}
+mod durable;
+mod writer;
 
 /// Bytes waiting to be written at `offset` of `segment`.
 struct Chunk {
@@ -56,6 +56,7 @@ struct Pending {
     segment_len: u64,
     failure: Option<String>,
     shutdown: bool,
+    durability: Durability,
 }
 
 struct Shared {
@@ -68,7 +69,6 @@ pub struct Log {
     segment_bytes: u64,
     faults: Arc<Faults>,
     shared: Arc<Shared>,
-    durable: watch::Receiver<DurableState>,
     readers: Mutex<HashMap<u64, Arc<File>>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
@@ -96,23 +96,28 @@ impl Log {
         } else {
             segment_len
         };
-        let (durable_tx, durable) = watch::channel(DurableState::default());
-        let pending =
-            Pending { chunks: Vec::new(), appended_lsn: 0, segment, segment_len, failure: None, shutdown: false };
+        let pending = Pending {
+            chunks: Vec::new(),
+            appended_lsn: 0,
+            segment,
+            segment_len,
+            failure: None,
+            shutdown: false,
+            durability: Durability::default(),
+        };
         let shared = Arc::new(Shared { pending: Mutex::new(pending), wake: Condvar::new() });
         let flusher_shared = Arc::clone(&shared);
         let flusher_dir = dir.to_path_buf();
         let flusher_faults = Arc::clone(&faults);
         let handle = std::thread::Builder::new()
             .name("wharf-log-flusher".into())
-            .spawn(move || flush_loop(&flusher_dir, &flusher_shared, &flusher_faults, &durable_tx))
+            .spawn(move || flush_loop(&flusher_dir, &flusher_shared, &flusher_faults))
             .map_err(storage_error)?;
         Ok(Log {
             dir: dir.to_path_buf(),
             segment_bytes,
             faults,
             shared,
-            durable,
             readers: Mutex::new(HashMap::new()),
             flusher: Mutex::new(Some(handle)),
         })
@@ -137,21 +142,29 @@ impl Log {
             pending.segment_len = SEGMENT_HEADER_LEN;
         }
         let (segment, offset) = (pending.segment, pending.segment_len);
-        let mut bytes = Vec::with_capacity(needed as usize);
+        pending.segment_len += needed;
+        // Encoded straight into the buffer the flusher will write: the
+        // previous chunk when these records follow it in the file (they do
+        // unless a new segment began), else a new one.
+        let follows = |last: &Chunk| last.segment == segment && last.offset + last.bytes.len() as u64 == offset;
+        let mut chunk = match pending.chunks.pop() {
+            Some(last) if follows(&last) => last,
+            other => {
+                pending.chunks.extend(other);
+                Chunk { segment, offset, bytes: Vec::new() }
+            }
+        };
+        chunk.bytes.reserve(needed as usize);
+        let before = chunk.bytes.len();
         for record in records {
             if matches!(record, Record::Push { .. }) {
-                let body_offset = offset + bytes.len() as u64 + RECORD_HEADER_LEN + PUSH_FIXED_LEN;
+                let body_offset = chunk.offset + chunk.bytes.len() as u64 + RECORD_HEADER_LEN + PUSH_FIXED_LEN;
                 bodies.push(BodyLocation { segment: segment as u32, offset: body_offset as u32 });
             }
-            record.encode_into(&mut bytes);
+            record.encode_into(&mut chunk.bytes);
         }
-        pending.segment_len += needed;
-        match pending.chunks.last_mut() {
-            Some(last) if last.segment == segment && last.offset + last.bytes.len() as u64 == offset => {
-                last.bytes.extend_from_slice(&bytes)
-            }
-            _ => pending.chunks.push(Chunk { segment, offset, bytes }),
-        }
+        debug_assert_eq!((chunk.bytes.len() - before) as u64, needed);
+        pending.chunks.push(chunk);
         pending.appended_lsn += 1;
         let lsn = pending.appended_lsn;
         drop(pending);
@@ -168,15 +181,13 @@ impl Log {
 
     /// Waits until everything up to `lsn` is on disk.
     pub async fn wait_durable(&self, lsn: u64) -> WharfResult<()> {
-        let mut durable = self.durable.clone();
-        let state = durable
-            .wait_for(|state| state.lsn >= lsn || state.failure.is_some())
-            .await
-            .map_err(|_| WharfError::StorageFailed { detail: "log flusher stopped".into() })?;
-        match &state.failure {
-            Some(failure) if state.lsn < lsn => Err(WharfError::StorageFailed { detail: failure.clone() }),
-            _ => Ok(()),
-        }
+        let wait = lock(&self.shared.pending).durability.wait_for(lsn);
+        let outcome = match wait {
+            Wait::Ready => Ok(()),
+            Wait::Failed(failure) => Err(failure),
+            Wait::On(batch) => batch.wait().await,
+        };
+        outcome.map_err(|detail| WharfError::StorageFailed { detail })
     }
 
     /// Puts the log in the failed state from outside, as a failed fsync of
@@ -315,133 +326,57 @@ fn storage_error(error: io::Error) -> WharfError {
     WharfError::StorageFailed { detail: error.to_string() }
 }
 
-fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults, durable_tx: &watch::Sender<DurableState>) {
+fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults) {
+    // However the loop ends (a panic included), nobody is left waiting.
+    let _stop = StopOnExit(shared);
     let mut files: BTreeMap<u64, SegmentFile> = BTreeMap::new();
     loop {
-        let (chunks, lsn) = {
+        let (chunks, batch) = {
             let mut pending = lock(&shared.pending);
             while pending.chunks.is_empty() && !pending.shutdown {
                 pending = shared.wake.wait(pending).unwrap_or_else(|poisoned| poisoned.into_inner());
             }
             if pending.chunks.is_empty() {
+                stop_flushing(&mut pending, "the engine is shut down");
                 return;
             }
-            (std::mem::take(&mut pending.chunks), pending.appended_lsn)
+            let last_lsn = pending.appended_lsn;
+            (std::mem::take(&mut pending.chunks), pending.durability.start_flush(last_lsn))
         };
         let written = write_chunks(dir, &mut files, chunks, faults).and_then(|()| {
-            durable_tx.send_modify(|state| state.lsn = lsn);
+            lock(&shared.pending).durability.finish_flush();
+            batch.complete(Ok(()));
             // After the waiters are released, off their path.
             files.values_mut().next_back().map_or(Ok(()), |newest| newest.zero_ahead())
         });
-        match written {
-            Ok(()) => {}
-            Err(error) => {
-                let failure = format!("log write failed: {error}");
-                tracing::error!(%failure, "storage poisoned; restart to recover");
-                lock(&shared.pending).failure = Some(failure.clone());
-                durable_tx.send_modify(|state| state.failure = Some(failure));
-                return;
-            }
+        if let Err(error) = written {
+            let failure = format!("log write failed: {error}");
+            tracing::error!(%failure, "storage poisoned; restart to recover");
+            let mut pending = lock(&shared.pending);
+            pending.failure = Some(failure.clone());
+            stop_flushing(&mut pending, &failure);
+            return;
         }
     }
 }
 
-/// How far past the log's end the flusher keeps blocks written with zeros.
-/// Reserved space is allocated but unwritten (ext4 "unwritten extents"):
-/// the first fdatasync after a write into it must also convert the extent,
-/// a metadata write, which made a small fdatasync on this disk take ~250 µs
-/// instead of ~150 µs into blocks written before. The flusher writes and
-/// syncs zeros ahead of the records after each group is acknowledged, so
-/// the next groups' syncs are pure data overwrites. The bytes are zeros
-/// either way: what recovery reads does not change.
-const ZERO_AHEAD: u64 = 256 * 1024;
+struct StopOnExit<'a>(&'a Shared);
 
-/// Groups at least this big pay the conversion once for many bytes; behind
-/// them no zeros are written, which would only add to the write volume.
-const SMALL_WRITE: u64 = 64 * 1024;
-
-static ZEROS: [u8; ZERO_AHEAD as usize] = [0; ZERO_AHEAD as usize];
-
-/// A segment the flusher writes to: its size on disk, the end of the last
-/// records written, and the offset below which this process has written
-/// every block (records or zeros).
-struct SegmentFile {
-    file: File,
-    size: u64,
-    end: u64,
-    written_until: u64,
-    last_write_small: bool,
-}
-
-impl SegmentFile {
-    fn open(dir: &Path, segment: u64) -> io::Result<SegmentFile> {
-        let file = OpenOptions::new().write(true).open(segment_path(dir, segment))?;
-        let size = file.metadata()?.len();
-        Ok(SegmentFile { file, size, end: 0, written_until: 0, last_write_small: false })
-    }
-
-    fn write(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
-        self.file.write_all_at(bytes, offset)?;
-        self.end = self.end.max(offset + bytes.len() as u64);
-        self.written_until = self.written_until.max(self.end);
-        self.last_write_small = (bytes.len() as u64) < SMALL_WRITE;
-        Ok(())
-    }
-
-    /// Tops the zeroed margin past `end` back up to [`ZERO_AHEAD`] once it
-    /// is down to half. Only the flusher writes the file and every record
-    /// it still has to write lies past `end`, so a record written later
-    /// simply overwrites these zeros; none is ever overwritten by them.
-    fn zero_ahead(&mut self) -> io::Result<()> {
-        if !self.last_write_small || self.written_until >= self.end + ZERO_AHEAD / 2 {
-            return Ok(());
-        }
-        let from = self.written_until;
-        let to = (self.end + ZERO_AHEAD).min(self.size);
-        if to <= from {
-            return Ok(());
-        }
-        // A failed write (a filesystem without reserved space, full) only
-        // loses the speed-up; a failed sync poisons the log like any other.
-        if let Err(error) = self.file.write_all_at(&ZEROS[..(to - from) as usize], from) {
-            tracing::debug!(%error, "writing zeros ahead of the log failed");
-            self.last_write_small = false;
-            return Ok(());
-        }
-        self.file.sync_data()?;
-        self.written_until = to;
-        Ok(())
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        stop_flushing(&mut lock(&self.0.pending), "log flusher stopped");
     }
 }
 
-fn write_chunks(
-    dir: &Path,
-    files: &mut BTreeMap<u64, SegmentFile>,
-    chunks: Vec<Chunk>,
-    faults: &Faults,
-) -> io::Result<()> {
-    let mut touched = Vec::new();
-    for chunk in chunks {
-        let file = match files.entry(chunk.segment) {
-            std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
-            std::collections::btree_map::Entry::Vacant(slot) => slot.insert(SegmentFile::open(dir, chunk.segment)?),
-        };
-        file.write(&chunk.bytes, chunk.offset)?;
-        if touched.last() != Some(&chunk.segment) {
-            touched.push(chunk.segment);
-        }
+/// Ends the flusher's service: appends are refused from now on, and every
+/// wait for something not yet durable fails with `failure`.
+fn stop_flushing(pending: &mut Pending, failure: &str) {
+    if pending.failure.is_none() {
+        pending.failure = Some(failure.to_string());
     }
-    for segment in &touched {
-        faults.check_sync()?;
-        if let Some(segment_file) = files.get(segment) {
-            segment_file.file.sync_data()?;
-        }
+    for batch in pending.durability.stop(failure) {
+        batch.complete(Err(failure.to_string()));
     }
-    // Only the newest segment is still written to; keep just its handle.
-    if let Some(&newest) = files.keys().next_back() {
-        files.retain(|segment, _| *segment == newest);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

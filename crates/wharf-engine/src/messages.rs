@@ -89,7 +89,7 @@ impl Engine {
             let timeout_ms = request.visibility_timeout_ms.unwrap_or(consumer.settings.visibility_timeout_ms);
             validate::visibility_timeout(timeout_ms, &self.limits)?;
             self.ensure_writable()?;
-            self.housekeep_queue(&mut state, queue, now_ms)?;
+            let housekeeping = self.housekeep_queue(&mut state, queue, now_ms)?;
             let leased = match state.queues.get_mut(&queue) {
                 Some(index) => index.lease_ready(batch_size as usize, now_ms, now_ms + timeout_ms),
                 None => Vec::new(),
@@ -100,11 +100,17 @@ impl Engine {
                 .zip(&leased)
                 .map(|(message, &seq)| Record::Deliver { queue, seq, attempts: message.entry.attempts() })
                 .collect();
-            let lsn =
-                if records.is_empty() { self.log.position().0 } else { self.commit(&mut state, &records, now_ms)? };
+            // A pull that leased nothing has no delivery to make durable:
+            // it waits only for what its own housekeeping logged, not for
+            // everyone else's appends (a long-polling consumer's empty pull
+            // used to sit through a whole group commit before it could start
+            // waiting for arrivals).
+            let lsn = if records.is_empty() { housekeeping } else { Some(self.commit(&mut state, &records, now_ms)?) };
             (picked, lsn, metrics_of(&state, queue))
         };
-        self.log.wait_durable(lsn).await?;
+        if let Some(lsn) = lsn {
+            self.log.wait_durable(lsn).await?;
+        }
         let messages = self.read_views(queue, picked, HandleKind::Lease).await?;
         Ok(PullResult { messages, metrics })
     }

@@ -40,10 +40,15 @@ pub struct Faults {
     pub disk_full: AtomicBool,
     /// The next fsync of a new catalog file fails.
     pub fail_next_catalog_sync: AtomicBool,
+    /// Log syncs wait while this is set, so a test can see who waits for one.
+    pub hold_syncs: AtomicBool,
 }
 
 impl Faults {
     pub fn check_sync(&self) -> io::Result<()> {
+        while self.hold_syncs.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         if self.fail_next_sync.swap(false, Ordering::SeqCst) {
             return Err(io::Error::other("injected fsync failure"));
         }

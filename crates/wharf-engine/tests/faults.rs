@@ -123,3 +123,32 @@ async fn a_data_directory_serves_one_engine_at_a_time() {
     drop(first);
     open_tuned(dir.path(), &clock, small_segments());
 }
+
+#[tokio::test]
+async fn an_empty_pull_does_not_wait_for_other_writers_syncs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = std::sync::Arc::new(open(dir.path(), &clock));
+    let account = account(&engine).await;
+    let busy = queue_with_consumer(&engine, account, "busy", &pull_consumer(3, None)).await;
+    let empty = queue_with_consumer(&engine, account, "empty", &pull_consumer(3, None)).await;
+
+    engine.faults().hold_syncs.store(true, Ordering::SeqCst);
+    let pusher = {
+        let engine = std::sync::Arc::clone(&engine);
+        tokio::spawn(async move { engine.push(account, busy, vec![text("held")]).await })
+    };
+    // Let the push append its record and start waiting for the held sync.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let request = wharf_core::model::PullRequest { batch_size: None, visibility_timeout_ms: None };
+    let pulled = tokio::time::timeout(std::time::Duration::from_secs(5), engine.pull(account, empty, request)).await;
+    let still_waiting = !pusher.is_finished();
+    engine.faults().hold_syncs.store(false, Ordering::SeqCst);
+
+    let pulled = pulled.expect("an empty pull answers while another queue's push waits for its sync");
+    assert!(pulled.expect("pull").messages.is_empty());
+    assert!(still_waiting, "the push should have been waiting for the held sync");
+    pusher.await.expect("push task").expect("push is durable once syncs resume");
+}

@@ -35,7 +35,8 @@ pub fn parse_every_body(body: &[u8]) {
         let _ = pull.wait_ms();
     }
     if let Ok(ack) = parse_json::<AckBody>(body) {
-        let _ = (ack.lease_ids(), ack.retry_requests(&limits));
+        let _ = ack.retry_requests(&limits);
+        let _ = ack.into_lease_ids();
     }
     if let Ok(size) = parse_json::<BatchSizeBody>(body) {
         let _ = size.batch_size();

@@ -255,8 +255,9 @@ pub struct AckBody {
 }
 
 impl AckBody {
-    pub fn lease_ids(&self) -> Vec<String> {
-        self.acks.iter().map(|ack| ack.lease_id.clone()).collect()
+    /// The acked lease ids, moved out (a batch names up to 100).
+    pub fn into_lease_ids(self) -> Vec<String> {
+        self.acks.into_iter().map(|ack| ack.lease_id).collect()
     }
 
     /// The retries, each `delay_seconds` checked against the limits.

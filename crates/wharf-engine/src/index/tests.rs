@@ -147,3 +147,43 @@ fn out_of_order_insert_keeps_sequence_order() {
     assert_eq!(order, [2, 5]);
     assert!(index.get(2).is_some());
 }
+
+#[test]
+fn lookups_find_every_slot_of_dense_sparse_and_wrapped_sequences() {
+    // A deque that has wrapped (front trimmed, back appended) is two slices;
+    // gaps in the sequence (other queues' messages) make the front-offset
+    // guess miss, so the search below it must still find each slot.
+    let mut slots = VecDeque::with_capacity(8);
+    let slot = |seq: u64| Slot { seq, entry: entry(0) };
+    for seq in [1, 2, 3, 4, 5, 6] {
+        slots.push_back(slot(seq));
+    }
+    for _ in 0..4 {
+        slots.pop_front();
+    }
+    for seq in [9, 10, 20, 21, 22, 40] {
+        slots.push_back(slot(seq));
+    }
+    assert!(!slots.as_slices().1.is_empty(), "the deque should have wrapped");
+    let present: Vec<u64> = slots.iter().map(|slot| slot.seq).collect();
+    for seq in 0..45 {
+        let expected = present.iter().position(|&at| at == seq);
+        assert_eq!(slot_of(&slots, seq), expected, "seq {seq}");
+    }
+    assert_eq!(slot_of(&VecDeque::new(), 3), None);
+}
+
+#[test]
+fn a_dense_queue_with_tombstones_finds_live_messages_only() {
+    let mut index = QueueIndex::default();
+    for seq in 10..30 {
+        index.insert(seq, entry(0), 0);
+    }
+    for seq in [10, 11, 15, 29] {
+        index.remove(seq);
+    }
+    for seq in 0..40 {
+        let live = (12..29).contains(&seq) && seq != 15;
+        assert_eq!(index.get(seq).is_some(), live, "seq {seq}");
+    }
+}

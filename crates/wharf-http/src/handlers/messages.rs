@@ -62,7 +62,8 @@ pub async fn pull(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
 
 pub async fn ack(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let body: AckBody = cx.json()?;
-    let outcome = cx.broker.ack(cx.account, queue, &body.lease_ids(), &body.retry_requests(cx.limits)?).await?;
+    let retries = body.retry_requests(cx.limits)?;
+    let outcome = cx.broker.ack(cx.account, queue, &body.into_lease_ids(), &retries).await?;
     ok(json!({"ackCount": outcome.ack_count, "retryCount": outcome.retry_count, "warnings": outcome.warnings}))
 }
 
@@ -74,7 +75,8 @@ pub async fn preview(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
 
 pub async fn preview_ack(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let body: AckBody = cx.json()?;
-    let outcome = cx.broker.preview_ack(cx.account, queue, &body.lease_ids(), &body.retry_requests(cx.limits)?).await?;
+    let retries = body.retry_requests(cx.limits)?;
+    let outcome = cx.broker.preview_ack(cx.account, queue, &body.into_lease_ids(), &retries).await?;
     ok(json!({"warnings": outcome.warnings}))
 }
 
