@@ -102,8 +102,17 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
 
 fn fail(failure: Failure) -> Response {
     let error = &failure.error;
-    if error.is_server_error() && !matches!(error, WharfError::NotImplemented { .. }) {
-        tracing::error!(%error, code = error.code().code, "request failed on the server side");
+    match error {
+        WharfError::NotImplemented { .. } => {}
+        // A database restart or failover answers every request in flight
+        // with this; it is retryable and expected, not a bug to page on.
+        WharfError::BackendUnavailable { .. } => {
+            tracing::warn!(%error, code = error.code().code, "request failed: the backend is unavailable");
+        }
+        _ if error.is_server_error() => {
+            tracing::error!(%error, code = error.code().code, "request failed on the server side");
+        }
+        _ => {}
     }
     failure.into_response()
 }
