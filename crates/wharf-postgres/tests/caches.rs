@@ -6,11 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{broker, config};
+use common::{broker, config, pull_queue};
 use wharf_core::auth::hash_secret;
-use wharf_core::model::{
-    Account, ConsumerKind, ConsumerSettings, ConsumerSpec, ContentType, NewMessage, PullRequest, QueueSettings, Scope,
-};
+use wharf_core::model::{Account, ContentType, NewMessage, PullRequest, Scope};
 use wharf_core::{AccountId, Broker, ManualClock};
 use wharf_postgres::{PostgresBroker, OLDEST_TTL_MS, TOKEN_TTL};
 
@@ -44,16 +42,7 @@ async fn a_token_revoked_on_one_node_stops_working_on_another_within_the_ttl() {
 async fn push_and_pull_answers_reuse_the_oldest_timestamp_for_a_second() {
     let clock = ManualClock::new(START_MS);
     let broker = broker(&clock).await;
-    let account = Account { id: AccountId(0x01d), email: "ops@example.com".into(), created_on_ms: 0 };
-    broker.ensure_account(&account, "admin-secret").await.expect("account");
-    let account = account.id;
-    let queue = broker.create_queue(account, "aging", QueueSettings::default()).await.expect("queue").id;
-    let spec = ConsumerSpec {
-        kind: ConsumerKind::HttpPull,
-        dead_letter_queue: None,
-        settings: ConsumerSettings::defaults_for(&ConsumerKind::HttpPull),
-    };
-    broker.create_consumer(account, queue, &spec).await.expect("consumer");
+    let (account, queue) = pull_queue(&*broker, 0x01d, "aging").await;
 
     let first = broker.push(account, queue, vec![text("first")]).await.expect("push");
     assert_eq!(first.oldest_message_timestamp_ms, START_MS, "an empty queue's oldest is the push's own");

@@ -6,10 +6,8 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::broker;
-use wharf_core::model::{
-    Account, ConsumerKind, ConsumerSettings, ConsumerSpec, ContentType, NewMessage, PullRequest, QueueSettings,
-};
+use common::{broker, pull_queue};
+use wharf_core::model::{Account, ContentType, NewMessage, PullRequest, QueueSettings};
 use wharf_core::{AccountId, Broker, ManualClock, WharfError};
 
 const START_MS: u64 = 1_700_000_000_000;
@@ -22,16 +20,7 @@ fn text(body: String) -> NewMessage {
 async fn concurrent_requests_each_get_their_own_answer() {
     let clock = ManualClock::new(START_MS);
     let broker = broker(&clock).await;
-    let account = Account { id: AccountId(0xc0b), email: "ops@example.com".into(), created_on_ms: 0 };
-    broker.ensure_account(&account, "admin-secret").await.expect("account");
-    let account = account.id;
-    let queue = broker.create_queue(account, "busy", QueueSettings::default()).await.expect("queue").id;
-    let spec = ConsumerSpec {
-        kind: ConsumerKind::HttpPull,
-        dead_letter_queue: None,
-        settings: ConsumerSettings::defaults_for(&ConsumerKind::HttpPull),
-    };
-    broker.create_consumer(account, queue, &spec).await.expect("consumer");
+    let (account, queue) = pull_queue(&*broker, 0xc0b, "busy").await;
 
     // 48 producers × 10 pushes of 1 or 2 messages, all at once.
     let mut producers = Vec::new();

@@ -6,11 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{config, database_url, drop_schema, fresh_schema};
-use wharf_core::model::{
-    Account, ConsumerKind, ConsumerSettings, ConsumerSpec, ContentType, NewMessage, PullRequest, QueueSettings,
-};
-use wharf_core::{AccountId, Broker, ManualClock};
+use common::{config, database_url, drop_schema, fresh_schema, pull_queue};
+use wharf_core::model::{ContentType, NewMessage, PullRequest};
+use wharf_core::{Broker, ManualClock};
 use wharf_postgres::{PostgresBroker, PostgresConfig};
 
 const START_MS: u64 = 1_700_000_000_000;
@@ -18,16 +16,7 @@ const START_MS: u64 = 1_700_000_000_000;
 /// Pushes, pulls and acks `messages` messages in batches of 10: each leased
 /// and each acked row counts once, so `2 × messages` rows in all.
 async fn churn(broker: &PostgresBroker, messages: usize) {
-    let account = Account { id: AccountId(0xacc), email: "ops@example.com".into(), created_on_ms: 0 };
-    broker.ensure_account(&account, "admin-secret").await.expect("account");
-    let account = account.id;
-    let queue = broker.create_queue(account, "churned", QueueSettings::default()).await.expect("queue").id;
-    let spec = ConsumerSpec {
-        kind: ConsumerKind::HttpPull,
-        dead_letter_queue: None,
-        settings: ConsumerSettings::defaults_for(&ConsumerKind::HttpPull),
-    };
-    broker.create_consumer(account, queue, &spec).await.expect("consumer");
+    let (account, queue) = pull_queue(broker, 0xacc, "churned").await;
     let batch: Vec<NewMessage> = (0..10)
         .map(|n| NewMessage {
             body: format!("m{n}").into_bytes(),

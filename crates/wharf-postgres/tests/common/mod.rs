@@ -10,9 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use wharf_core::broker::{IssuedToken, NewSubscription};
 use wharf_core::model::{
-    Account, AckOutcome, Consumer, ConsumerSpec, ExtendOutcome, MessageView, NewMessage, Page, PullRequest, PullResult,
-    PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RetryRequest, Scope, Subscription,
-    SubscriptionUpdate, TokenRecord,
+    Account, AckOutcome, Consumer, ConsumerKind, ConsumerSettings, ConsumerSpec, ExtendOutcome, MessageView,
+    NewMessage, Page, PullRequest, PullResult, PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings,
+    QueueUpdate, RetryRequest, Scope, Subscription, SubscriptionUpdate, TokenRecord,
 };
 use wharf_core::{AccountId, Broker, ConsumerId, Limits, ManualClock, QueueId, SubscriptionId, TokenId, WharfResult};
 use wharf_postgres::{PostgresBroker, PostgresConfig};
@@ -281,6 +281,21 @@ impl Broker for SchemaBroker {
     async fn tick(&self) -> WharfResult<()> {
         self.inner.tick().await
     }
+}
+
+/// An account numbered `account`, and its queue `name` with an http_pull
+/// consumer of default settings.
+pub async fn pull_queue<B: Broker + ?Sized>(broker: &B, account: u128, name: &str) -> (AccountId, QueueId) {
+    let account = Account { id: AccountId(account), email: "ops@example.com".into(), created_on_ms: 0 };
+    broker.ensure_account(&account, "admin-secret").await.expect("account");
+    let queue = broker.create_queue(account.id, name, QueueSettings::default()).await.expect("queue").id;
+    let spec = ConsumerSpec {
+        kind: ConsumerKind::HttpPull,
+        dead_letter_queue: None,
+        settings: ConsumerSettings::defaults_for(&ConsumerKind::HttpPull),
+    };
+    broker.create_consumer(account.id, queue, &spec).await.expect("consumer");
+    (account.id, queue)
 }
 
 /// (count, bytes, oldest timestamp) of a queue's rows, counted directly.
