@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -57,11 +58,25 @@ struct Pending {
     failure: Option<String>,
     shutdown: bool,
     durability: Durability,
+    /// The flusher waits on `wake` for chunks. Appends signal it only
+    /// then: a condvar signal is a futex call even with nobody waiting, and
+    /// while the flusher writes or syncs it looks for new chunks anyway.
+    flusher_sleeping: bool,
 }
 
 struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
+    /// Where the data written into segment files ends ([`written_mark`]):
+    /// the flusher raises it after its writes return, before it syncs them.
+    /// Below it a read sees the bytes (from the page cache), durable or not.
+    written: AtomicU64,
+}
+
+/// A log position as one number that orders like (segment, offset):
+/// segments and offsets both fit in 32 bits ([`BodyLocation`]).
+fn written_mark(segment: u64, offset: u64) -> u64 {
+    (segment << 32) | (offset & u64::from(u32::MAX))
 }
 
 pub struct Log {
@@ -104,8 +119,10 @@ impl Log {
             failure: None,
             shutdown: false,
             durability: Durability::default(),
+            flusher_sleeping: false,
         };
-        let shared = Arc::new(Shared { pending: Mutex::new(pending), wake: Condvar::new() });
+        let written = AtomicU64::new(written_mark(segment, segment_len));
+        let shared = Arc::new(Shared { pending: Mutex::new(pending), wake: Condvar::new(), written });
         let flusher_shared = Arc::clone(&shared);
         let flusher_dir = dir.to_path_buf();
         let flusher_faults = Arc::clone(&faults);
@@ -167,9 +184,19 @@ impl Log {
         pending.chunks.push(chunk);
         pending.appended_lsn += 1;
         let lsn = pending.appended_lsn;
+        let flusher_sleeping = pending.flusher_sleeping;
         drop(pending);
-        self.shared.wake.notify_one();
+        if flusher_sleeping {
+            self.shared.wake.notify_one();
+        }
         Ok(lsn)
+    }
+
+    /// Whether the log bytes before `end` in `segment` are in the segment
+    /// file, so that reading them returns them, even if they are not yet
+    /// durable.
+    pub fn is_written(&self, segment: u32, end: u64) -> bool {
+        written_mark(u64::from(segment), end) <= self.shared.written.load(Ordering::Acquire)
     }
 
     /// The latest LSN and the segment appended to, read together: once
@@ -334,7 +361,9 @@ fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults) {
         let (chunks, batch) = {
             let mut pending = lock(&shared.pending);
             while pending.chunks.is_empty() && !pending.shutdown {
+                pending.flusher_sleeping = true;
                 pending = shared.wake.wait(pending).unwrap_or_else(|poisoned| poisoned.into_inner());
+                pending.flusher_sleeping = false;
             }
             if pending.chunks.is_empty() {
                 stop_flushing(&mut pending, "the engine is shut down");
@@ -343,7 +372,9 @@ fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults) {
             let last_lsn = pending.appended_lsn;
             (std::mem::take(&mut pending.chunks), pending.durability.start_flush(last_lsn))
         };
-        let written = write_chunks(dir, &mut files, chunks, faults).and_then(|()| {
+        let raise_written =
+            |segment: u64, end: u64| shared.written.store(written_mark(segment, end), Ordering::Release);
+        let written = write_chunks(dir, &mut files, chunks, faults, raise_written).and_then(|()| {
             lock(&shared.pending).durability.finish_flush();
             batch.complete(Ok(()));
             // After the waiters are released, off their path.
@@ -399,6 +430,37 @@ mod tests {
         // Pulled out of file order (a retried message is older).
         assert_eq!(run_length(&[(at(1, second), 20), (at(1, first), 10)]), 1);
         assert_eq!(run_length(&[]), 0);
+    }
+
+    #[test]
+    fn appended_bytes_are_readable_before_their_sync_completes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Arc::new(Faults::default());
+        let log = Log::open(dir.path(), 1, 0, 1 << 20, Arc::clone(&faults)).expect("open");
+        faults.hold_syncs.store(true, std::sync::atomic::Ordering::SeqCst);
+        let record = Record::Push {
+            queue: wharf_core::QueueId::random(),
+            seq: 1,
+            timestamp_ms: 0,
+            visible_at_ms: 0,
+            attempts: 0,
+            content_type: wharf_core::model::ContentType::Text,
+            body: b"early".to_vec(),
+        };
+        let mut bodies = Vec::new();
+        let lsn = log.append(std::slice::from_ref(&record), &mut bodies).expect("append");
+        let location = bodies[0];
+        let end = u64::from(location.offset) + 5;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !log.is_written(location.segment, end) {
+            assert!(std::time::Instant::now() < deadline, "the flusher never wrote the record");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(log.read_body(location, 5).expect("read"), Some(b"early".to_vec()));
+        assert!(!log.is_written(location.segment, end + 1), "nothing past the log's end is written");
+        let waiting = matches!(lock(&log.shared.pending).durability.wait_for(lsn), Wait::On(_));
+        assert!(waiting, "the record is readable while its sync is still held");
+        faults.hold_syncs.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     #[test]

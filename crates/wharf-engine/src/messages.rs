@@ -108,10 +108,26 @@ impl Engine {
             let lsn = if records.is_empty() { housekeeping } else { Some(self.commit(&mut state, &records, now_ms)?) };
             (picked, lsn, metrics_of(&state, queue))
         };
-        if let Some(lsn) = lsn {
-            self.log.wait_durable(lsn).await?;
-        }
-        let messages = self.read_views(queue, picked, HandleKind::Lease).await?;
+        // Bodies already in the segment files are read, checked and given
+        // their lease ids while the delivery records sync, instead of after:
+        // the answer still waits for the sync. Bodies pushed moments ago may
+        // still be in the log's buffer; those are read once it is durable.
+        let written = picked.iter().all(|message| {
+            let location = message.entry.location;
+            self.log.is_written(location.segment, u64::from(location.offset) + u64::from(message.entry.body_len))
+        });
+        let messages = if written {
+            let messages = self.read_views(queue, picked, HandleKind::Lease).await?;
+            if let Some(lsn) = lsn {
+                self.log.wait_durable(lsn).await?;
+            }
+            messages
+        } else {
+            if let Some(lsn) = lsn {
+                self.log.wait_durable(lsn).await?;
+            }
+            self.read_views(queue, picked, HandleKind::Lease).await?
+        };
         Ok(PullResult { messages, metrics })
     }
 

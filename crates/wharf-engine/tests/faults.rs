@@ -152,3 +152,53 @@ async fn an_empty_pull_does_not_wait_for_other_writers_syncs() {
     assert!(still_waiting, "the push should have been waiting for the held sync");
     pusher.await.expect("push task").expect("push is durable once syncs resume");
 }
+
+/// A pull reads the bodies of messages already in the segment files while
+/// its delivery records sync; it must still answer only after that sync.
+#[tokio::test]
+async fn a_pull_answers_only_once_its_deliveries_are_durable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = std::sync::Arc::new(open(dir.path(), &clock));
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "held", &pull_consumer(3, None)).await;
+    engine.push(account, queue, vec![text("one"), text("two")]).await.expect("push");
+
+    engine.faults().hold_syncs.store(true, Ordering::SeqCst);
+    let puller = {
+        let engine = std::sync::Arc::clone(&engine);
+        let request = wharf_core::model::PullRequest { batch_size: Some(10), visibility_timeout_ms: None };
+        tokio::spawn(async move { engine.pull(account, queue, request).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let answered_early = puller.is_finished();
+    engine.faults().hold_syncs.store(false, Ordering::SeqCst);
+
+    let pulled = puller.await.expect("pull task").expect("pull succeeds once syncs resume");
+    assert!(!answered_early, "the pull answered before its delivery records were synced");
+    let bodies: Vec<_> = pulled.messages.iter().map(|message| message.body.clone()).collect();
+    assert_eq!(bodies, vec![b"one".to_vec(), b"two".to_vec()]);
+}
+
+#[tokio::test]
+async fn a_pull_whose_delivery_sync_fails_serves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open(dir.path(), &clock);
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "failing", &pull_consumer(3, None)).await;
+    engine.push(account, queue, vec![text("kept")]).await.expect("push");
+
+    engine.faults().fail_next_sync.store(true, Ordering::SeqCst);
+    let request = wharf_core::model::PullRequest { batch_size: Some(10), visibility_timeout_ms: None };
+    let pulled = engine.pull(account, queue, request).await;
+    assert!(
+        matches!(pulled, Err(WharfError::StorageFailed { .. })),
+        "{:?}",
+        pulled.map(|result| result.messages.len())
+    );
+    drop(engine);
+
+    let engine = open(dir.path(), &clock);
+    assert_eq!(bodies(&engine, account, queue).await, vec!["kept".to_string()]);
+}

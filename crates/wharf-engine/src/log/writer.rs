@@ -83,8 +83,10 @@ pub(super) fn write_chunks(
     files: &mut BTreeMap<u64, SegmentFile>,
     chunks: Vec<Chunk>,
     faults: &Faults,
+    on_written: impl FnOnce(u64, u64),
 ) -> io::Result<()> {
     let mut touched = Vec::new();
+    let end = chunks.last().map(|last| (last.segment, last.offset + last.bytes.len() as u64));
     for chunk in chunks {
         let file = match files.entry(chunk.segment) {
             std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
@@ -94,6 +96,10 @@ pub(super) fn write_chunks(
         if touched.last() != Some(&chunk.segment) {
             touched.push(chunk.segment);
         }
+    }
+    // Readable from here on: a pull can read bodies while they sync.
+    if let Some((segment, offset)) = end {
+        on_written(segment, offset);
     }
     for segment in &touched {
         faults.check_sync()?;
