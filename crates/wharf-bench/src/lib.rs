@@ -226,6 +226,7 @@ fn row_of(kind: TargetKind, workload: &Workload, phase: PhaseKind, measured: Pha
         server_runqueue_wait_s: measured.server_runqueue_wait_s.map(|wait| (wait * 1000.0).round() / 1000.0),
         bench_cpu_s: (measured.bench_cpu_s * 100.0).round() / 100.0,
         bench_runqueue_wait_s: (measured.bench_runqueue_wait_s * 1000.0).round() / 1000.0,
+        machine_steal_percent: measured.machine_steal_percent.map(|steal| (steal * 10.0).round() / 10.0),
         error: measured.error,
         ..base_row(kind, workload, phase)
     }

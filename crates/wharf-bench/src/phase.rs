@@ -47,6 +47,8 @@ pub struct PhaseMeasurement {
     pub server_runqueue_wait_s: Option<f64>,
     pub bench_cpu_s: f64,
     pub bench_runqueue_wait_s: f64,
+    /// Percent of the machine's CPU time the hypervisor stole meanwhile.
+    pub machine_steal_percent: Option<f64>,
     /// The first task error, if a task failed (the phase then ends early).
     pub error: Option<String>,
 }
@@ -177,6 +179,7 @@ pub async fn run(
     let cpu_before = context.server.map(Watched::cpu);
     let database_before = context.database.map(Watched::cpu);
     let bench_before = procfs::own().cpu();
+    let machine_before = procfs::machine_times();
     let pacer = if kind == PhaseKind::Paced { Some(Pacer::start().map_err(BenchError::Pacer)?) } else { None };
     let shared = Arc::new(Shared {
         kind,
@@ -227,6 +230,7 @@ pub async fn run(
     let cpu_after = context.server.map(Watched::cpu);
     let database_after = context.database.map(Watched::cpu);
     let bench_after = procfs::own().cpu();
+    let machine_after = procfs::machine_times();
     shared.stop.store(true, Ordering::Relaxed);
     bar.finish_and_clear();
 
@@ -263,6 +267,9 @@ pub async fn run(
         server_runqueue_wait_s: cpu_before.zip(cpu_after).map(|(a, b)| procfs::runqueue_wait_seconds_between(&a, &b)),
         bench_cpu_s: procfs::cpu_seconds_between(&bench_before, &bench_after),
         bench_runqueue_wait_s: procfs::runqueue_wait_seconds_between(&bench_before, &bench_after),
+        machine_steal_percent: machine_before
+            .zip(machine_after)
+            .and_then(|(before, after)| procfs::steal_percent_between(&before, &after)),
         server_rss_peak: rss_peak,
         server_hwm: context.server.filter(|server| !server.with_children).and_then(Watched::peak_rss),
         error,

@@ -133,6 +133,32 @@ fn delta(start: &HashMap<u32, u64>, end: &HashMap<u32, u64>) -> u64 {
     end.iter().map(|(id, value)| value.saturating_sub(start.get(id).copied().unwrap_or(0))).sum()
 }
 
+/// The machine's CPU time by kind, in ticks, from the first line of
+/// /proc/stat: everything, and what the hypervisor gave to other guests
+/// while this one had work (steal).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineTimes {
+    total: u64,
+    steal: u64,
+}
+
+pub fn machine_times() -> Option<MachineTimes> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    // user nice system idle iowait irq softirq steal (guest time is
+    // already inside user and nice).
+    let fields: Vec<u64> =
+        line.split_whitespace().skip(1).take(8).map(|field| field.parse().ok()).collect::<Option<_>>()?;
+    Some(MachineTimes { total: fields.iter().sum(), steal: *fields.get(7)? })
+}
+
+/// Percent of the machine's CPU time stolen by the hypervisor between two
+/// readings: how much the cores this run had were really someone else's.
+pub fn steal_percent_between(start: &MachineTimes, end: &MachineTimes) -> Option<f64> {
+    let total = end.total.checked_sub(start.total).filter(|&total| total > 0)?;
+    Some(end.steal.saturating_sub(start.steal) as f64 * 100.0 / total as f64)
+}
+
 /// This process (the load generator).
 pub fn own() -> Watched {
     Watched { pid: std::process::id(), with_children: false }
@@ -184,6 +210,16 @@ mod tests {
         let snapshot = me.cpu();
         assert!(snapshot.ticks.contains_key(&std::process::id()));
         assert!(snapshot.waiting_ns.contains_key(&std::process::id()), "the main thread has a schedstat");
+    }
+
+    #[test]
+    fn steal_is_a_share_of_the_machine_time_between_readings() {
+        let start = MachineTimes { total: 1_000, steal: 10 };
+        let end = MachineTimes { total: 1_200, steal: 40 };
+        assert_eq!(steal_percent_between(&start, &end), Some(15.0));
+        assert_eq!(steal_percent_between(&end, &end), None, "no time passed");
+        let now = machine_times().expect("/proc/stat has a cpu line");
+        assert!(now.total > 0 && now.steal <= now.total);
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub struct PhaseRow {
     pub server_runqueue_wait_s: Option<f64>,
     pub bench_cpu_s: f64,
     pub bench_runqueue_wait_s: f64,
+    /// Percent of the machine's CPU time the hypervisor gave to other
+    /// guests during the phase (/proc/stat steal): on a shared host, runs
+    /// with high steal are slower for reasons outside both targets.
+    pub machine_steal_percent: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -160,7 +164,7 @@ pub fn table(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<4} {:<6} {:<8} {:>9} {:>11} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>11} {:>7} {:>8} {:>9} {:>8} {:>8}",
+        "{:<4} {:<6} {:<8} {:>9} {:>11} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>11} {:>7} {:>8} {:>9} {:>8} {:>8} {:>6}",
         "wl",
         "target",
         "phase",
@@ -178,7 +182,8 @@ pub fn table(report: &Report) -> String {
         "srv wait",
         "srv rss",
         "bench s",
-        "b. wait"
+        "b. wait",
+        "steal"
     );
     for row in &report.results {
         let delivery = row.delivery_latency.as_ref().map_or_else(
@@ -191,7 +196,7 @@ pub fn table(report: &Report) -> String {
         let rss = optional(row.server_rss_peak_bytes.map(|bytes| format!("{}MiB", bytes / (1024 * 1024))));
         let _ = writeln!(
             out,
-            "{:<4} {:<6} {:<8} {:>9} {:>11.0} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>11} {:>7} {:>8} {:>9} {:>8.1} {:>8.1}",
+            "{:<4} {:<6} {:<8} {:>9} {:>11.0} {:>15} {:>15} {:>15} {:>22} {:>4} {:>5} {:>11} {:>11} {:>7} {:>8} {:>9} {:>8.1} {:>8.1} {:>6}",
             row.workload,
             row.target,
             row.phase,
@@ -209,7 +214,8 @@ pub fn table(report: &Report) -> String {
             optional(row.server_runqueue_wait_s.map(|wait| format!("{wait:.1}"))),
             rss,
             row.bench_cpu_s,
-            row.bench_runqueue_wait_s
+            row.bench_runqueue_wait_s,
+            optional(row.machine_steal_percent.map(|steal| format!("{steal:.0}%")))
         );
         if let Some(per_message) = row.rss_per_queued_message_bytes {
             let _ = writeln!(out, "     server memory per queued message: {per_message:.0} bytes");
