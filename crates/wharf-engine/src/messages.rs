@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use wharf_core::lease::{HandleKind, HandleProblem};
+use wharf_core::lease::{HandleClaims, HandleKind, HandleProblem};
 use wharf_core::model::{
     AckOutcome, ConsumerKind, ExtendOutcome, MessageView, NewMessage, PullRequest, PullResult, QueueMetrics,
     RetryRequest,
@@ -144,6 +144,11 @@ impl Engine {
             }
         }
         let mut outcome = AckOutcome::default();
+        // Lease ids are checked (an HMAC each) before the state lock, which
+        // every other request of the engine waits for.
+        let ack_claims: Vec<_> = acks.iter().map(|lease| self.claims_of(lease, queue, HandleKind::Lease)).collect();
+        let retry_claims: Vec<_> =
+            retries.iter().map(|retry| self.claims_of(&retry.lease_id, queue, HandleKind::Lease)).collect();
         let lsn = {
             let mut state = self.state();
             let now_ms = self.now_ms();
@@ -152,8 +157,8 @@ impl Engine {
             let housekeeping = self.housekeep_queue(&mut state, queue, now_ms)?;
             let mut records = Vec::new();
             let mut settled = HashSet::new();
-            for lease in acks {
-                match self.live_seq(&state, queue, lease, HandleKind::Lease) {
+            for (lease, claims) in acks.iter().zip(ack_claims) {
+                match claims.and_then(|claims| live_seq_of(&state, queue, &claims)) {
                     Ok((seq, _)) if settled.insert(seq) => {
                         records.push(Record::Delete { queue, seq });
                         outcome.ack_count += 1;
@@ -162,8 +167,8 @@ impl Engine {
                     Err(problem) => warn(&mut outcome.warnings, lease, &problem),
                 }
             }
-            for retry in retries {
-                match self.live_seq(&state, queue, &retry.lease_id, HandleKind::Lease) {
+            for (retry, claims) in retries.iter().zip(retry_claims) {
+                match claims.and_then(|claims| live_seq_of(&state, queue, &claims)) {
                     Ok((seq, attempts))
                         if !settled.contains(&seq) && is_current(&state, queue, seq, attempts, now_ms) =>
                     {
@@ -306,15 +311,15 @@ impl Engine {
     /// Decodes a handle and finds its message; returns (seq, attempts named
     /// by the handle) or the reason it cannot be used.
     fn live_seq(&self, state: &State, queue: QueueId, handle: &str, kind: HandleKind) -> Result<(u64, u32), String> {
-        let claims = self.codec.decode(handle, queue, kind).map_err(|problem| match problem {
+        live_seq_of(state, queue, &self.claims_of(handle, queue, kind)?)
+    }
+
+    /// Checks a handle's authenticity and what it names; needs no state.
+    fn claims_of(&self, handle: &str, queue: QueueId, kind: HandleKind) -> Result<HandleClaims, String> {
+        self.codec.decode(handle, queue, kind).map_err(|problem| match problem {
             HandleProblem::WrongKind => format!("{problem}: use the id returned by the matching operation"),
             other => other.to_string(),
-        })?;
-        let seq = state.seq_of(claims.message).ok_or_else(|| GONE.to_string())?;
-        match state.queues.get(&queue).and_then(|index| index.get(seq)) {
-            Some(_) => Ok((seq, claims.attempts)),
-            None => Err(GONE.to_string()),
-        }
+        })
     }
 
     /// Reads the bodies of picked messages. A body whose bytes on disk fail
@@ -349,6 +354,16 @@ impl Engine {
             self.log.wait_durable(lsn).await?;
         }
         Ok(views)
+    }
+}
+
+/// The message a checked handle names, if it is still in the queue:
+/// (seq, attempts named by the handle), or the reason it cannot be used.
+fn live_seq_of(state: &State, queue: QueueId, claims: &HandleClaims) -> Result<(u64, u32), String> {
+    let seq = state.seq_of(claims.message).ok_or_else(|| GONE.to_string())?;
+    match state.queues.get(&queue).and_then(|index| index.get(seq)) {
+        Some(_) => Ok((seq, claims.attempts)),
+        None => Err(GONE.to_string()),
     }
 }
 
