@@ -75,7 +75,7 @@ impl Engine {
         queue: QueueId,
         request: PullRequest,
     ) -> WharfResult<PullResult> {
-        let (picked, lsn, metrics) = {
+        let (mut picked, lsn, metrics) = {
             let mut state = self.state();
             let now_ms = self.now_ms();
             let meta = state.catalog.queue(account, queue)?;
@@ -116,17 +116,17 @@ impl Engine {
             let location = message.entry.location;
             self.log.is_written(location.segment, u64::from(location.offset) + u64::from(message.entry.body_len))
         });
-        let messages = if written {
-            let messages = self.read_views(queue, picked, HandleKind::Lease).await?;
-            if let Some(lsn) = lsn {
-                self.log.wait_durable(lsn).await?;
-            }
-            messages
+        let read_early = if written {
+            Some(self.read_views(queue, std::mem::take(&mut picked), HandleKind::Lease).await?)
         } else {
-            if let Some(lsn) = lsn {
-                self.log.wait_durable(lsn).await?;
-            }
-            self.read_views(queue, picked, HandleKind::Lease).await?
+            None
+        };
+        if let Some(lsn) = lsn {
+            self.log.wait_durable(lsn).await?;
+        }
+        let messages = match read_early {
+            Some(messages) => messages,
+            None => self.read_views(queue, picked, HandleKind::Lease).await?,
         };
         Ok(PullResult { messages, metrics })
     }
