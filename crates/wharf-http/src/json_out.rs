@@ -4,6 +4,7 @@
 //! (nearly all of them) are copied whole, and everything else is written in
 //! place into the one pre-sized buffer.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use base64::engine::general_purpose::STANDARD;
@@ -80,9 +81,34 @@ pub fn write_pull_result(out: &mut Vec<u8>, messages: &[MessageView], metrics: &
         write_str(out, message.content_type.as_str());
         out.extend_from_slice(b"}}");
     }
+    out.extend_from_slice(b"],");
+    write_metadata_fields(out, metrics);
+    out.push(b'}');
+}
+
+/// Appends the `result` of a push: `{"metadata":{"metrics":{...}}}`. A
+/// push of one message is the most frequent request of all; a `Value` tree
+/// cost it three maps and their keys.
+pub fn write_push_result(out: &mut Vec<u8>, metrics: &QueueMetrics) {
+    out.push(b'{');
+    write_metadata_fields(out, metrics);
+    out.push(b'}');
+}
+
+/// Appends the `result` of an ack: `ackCount`, `retryCount`, `warnings`.
+pub fn write_ack_result(out: &mut Vec<u8>, ack_count: u64, retry_count: u64, warnings: &BTreeMap<String, String>) {
+    let _ = write!(out, "{{\"ackCount\":{ack_count},\"retryCount\":{retry_count},\"warnings\":");
+    // Nearly always empty; serde_json's escaping for the rare ones. Writing
+    // into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, warnings);
+    out.push(b'}');
+}
+
+/// `"metadata":{"metrics":{...}}`, the queue's metrics after the operation.
+fn write_metadata_fields(out: &mut Vec<u8>, metrics: &QueueMetrics) {
     let _ = write!(
         out,
-        "],\"metadata\":{{\"metrics\":{{\"backlog_count\":{},\"backlog_bytes\":{},\"oldest_message_timestamp_ms\":{}}}}}}}",
+        "\"metadata\":{{\"metrics\":{{\"backlog_count\":{},\"backlog_bytes\":{},\"oldest_message_timestamp_ms\":{}}}}}",
         metrics.backlog_count, metrics.backlog_bytes, metrics.oldest_message_timestamp_ms
     );
 }
@@ -161,5 +187,46 @@ mod tests {
         let mut out = Vec::new();
         write_body(&mut out, &message);
         assert_eq!(String::from_utf8(out).unwrap_or_default(), "\"a\u{fffd}b\"");
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::{json, Value};
+    use wharf_core::model::QueueMetrics;
+
+    use super::{write_ack_result, write_push_result};
+
+    fn parsed(out: &[u8]) -> Value {
+        serde_json::from_slice(out).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn push_result_is_the_metrics_under_metadata() {
+        let metrics =
+            QueueMetrics { backlog_count: 3, backlog_bytes: 4096, oldest_message_timestamp_ms: 1_700_000_000_000 };
+        let mut out = Vec::new();
+        write_push_result(&mut out, &metrics);
+        let expected = json!({"metadata": {"metrics": {
+            "backlog_count": 3, "backlog_bytes": 4096, "oldest_message_timestamp_ms": 1_700_000_000_000u64,
+        }}});
+        assert_eq!(parsed(&out), expected);
+    }
+
+    #[test]
+    fn ack_result_carries_counts_and_escaped_warnings() {
+        let mut out = Vec::new();
+        write_ack_result(&mut out, 2, 1, &BTreeMap::new());
+        assert_eq!(parsed(&out), json!({"ackCount": 2, "retryCount": 1, "warnings": {}}));
+
+        let warnings = BTreeMap::from([("bad\"id\n".to_string(), "lease is malformed".to_string())]);
+        let mut out = Vec::new();
+        write_ack_result(&mut out, 0, 0, &warnings);
+        assert_eq!(
+            parsed(&out),
+            json!({"ackCount": 0, "retryCount": 0, "warnings": {"bad\"id\n": "lease is malformed"}})
+        );
     }
 }

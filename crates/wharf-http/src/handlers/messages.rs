@@ -4,32 +4,33 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use wharf_core::model::{PullRequest, PullResult};
 use wharf_core::{QueueId, WharfResult};
 
 use super::{ok, Context};
 use crate::envelope::Success;
-use crate::render;
 use crate::requests::{AckBody, BatchBody, BatchSizeBody, ExtendBody, MessageBody, PullBody, PurgeRefsBody};
+use crate::{json_out, render};
 
 /// How often a long-poll pull looks again for a message.
 const LONG_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-fn metrics_result(metrics: &wharf_core::model::QueueMetrics) -> Value {
-    json!({"metadata": {"metrics": render::metrics(metrics)}})
+/// Push and batch answer the queue's metrics, written without a `Value` tree.
+fn metrics_result(metrics: &wharf_core::model::QueueMetrics) -> WharfResult<Success> {
+    Ok(Success::encoded(128, |out| json_out::write_push_result(out, metrics)))
 }
 
 pub async fn push(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let message = cx.json::<MessageBody>()?.into_new_message(cx.limits)?;
     let metrics = cx.broker.push(cx.account, queue, vec![message]).await?;
-    ok(metrics_result(&metrics))
+    metrics_result(&metrics)
 }
 
 pub async fn push_batch(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let messages = cx.json::<BatchBody>()?.into_new_messages(cx.limits)?;
     let metrics = cx.broker.push(cx.account, queue, messages).await?;
-    ok(metrics_result(&metrics))
+    metrics_result(&metrics)
 }
 
 /// Pulls once; with `wait_time_ms` (a Wharf extension) pulls again whenever
@@ -64,7 +65,9 @@ pub async fn ack(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let body: AckBody = cx.json()?;
     let retries = body.retry_requests(cx.limits)?;
     let outcome = cx.broker.ack(cx.account, queue, &body.into_lease_ids(), &retries).await?;
-    ok(json!({"ackCount": outcome.ack_count, "retryCount": outcome.retry_count, "warnings": outcome.warnings}))
+    Ok(Success::encoded(64, |out| {
+        json_out::write_ack_result(out, outcome.ack_count, outcome.retry_count, &outcome.warnings)
+    }))
 }
 
 pub async fn preview(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
