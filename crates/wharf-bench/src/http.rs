@@ -54,6 +54,12 @@ impl Endpoint {
         })
     }
 
+    /// The origin-form URI of `path` at the server's root, outside the API
+    /// base, e.g. `/metrics`.
+    pub fn origin_uri(&self, path: &str) -> BenchResult<Uri> {
+        path.parse().map_err(|_| BenchError::InvalidUrl { url: path.to_owned(), reason: "not a valid request path" })
+    }
+
     /// The origin-form URI of `path` below the API base, e.g. `/accounts/…`.
     pub fn uri(&self, path: &str) -> BenchResult<Uri> {
         let full = format!("{}{path}", self.base_path);

@@ -12,6 +12,7 @@ mod pgmq;
 mod phase;
 mod procfs;
 mod report;
+mod server_log;
 mod stats;
 mod target;
 mod wharf;
@@ -158,10 +159,17 @@ async fn run_workload(
             database: watched.database.as_ref(),
         };
         let rss_before = server.map(Watched::rss);
+        let log_before = server_log_counters(connection).await;
         let mut row = match phase::run(&queue, workload, *phase, &context).await {
             Ok(measured) => row_of(kind, workload, *phase, measured),
             Err(failure) => PhaseRow { error: Some(failure.to_string()), ..base_row(kind, workload, *phase) },
         };
+        if let (Some(before), Some(after)) = (log_before, server_log_counters(connection).await) {
+            let work = before.work_until(&after, row.elapsed_s);
+            row.server_log_syncs = Some(work.syncs);
+            row.server_log_appends_per_sync = Some(work.appends_per_sync);
+            row.server_log_busy_percent = Some(work.busy_percent);
+        }
         row.backlog_after = queue.backlog().await.ok();
         if let (PhaseKind::Produce, TargetKind::Wharf, Some(before), Some(server)) = (phase, kind, rss_before, server) {
             let added = server.rss().saturating_sub(before) as f64;
@@ -180,6 +188,14 @@ async fn run_workload(
         eprintln!("warning: cannot delete the bench queue: {failure}");
     }
     Ok(rows)
+}
+
+/// The engine log's counters of a Wharf server, when it reports them.
+async fn server_log_counters(connection: &Connection) -> Option<server_log::LogCounters> {
+    match connection {
+        Connection::Wharf { endpoint, .. } => server_log::read(endpoint).await,
+        Connection::Pgmq { .. } => None,
+    }
 }
 
 fn base_row(kind: TargetKind, workload: &Workload, phase: PhaseKind) -> PhaseRow {

@@ -84,6 +84,13 @@ pub struct PhaseRow {
     /// guests during the phase (/proc/stat steal): on a shared host, runs
     /// with high steal are slower for reasons outside both targets.
     pub machine_steal_percent: Option<f64>,
+    /// Group commits (write + fdatasync) the server's embedded engine made
+    /// during the phase, from its `/metrics` (none for other backends).
+    pub server_log_syncs: Option<u64>,
+    /// Appends, about one per state-changing request, per group commit.
+    pub server_log_appends_per_sync: Option<f64>,
+    /// Percent of the phase the engine's log flusher spent writing and syncing.
+    pub server_log_busy_percent: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -219,6 +226,11 @@ pub fn table(report: &Report) -> String {
         );
         if let Some(per_message) = row.rss_per_queued_message_bytes {
             let _ = writeln!(out, "     server memory per queued message: {per_message:.0} bytes");
+        }
+        if let (Some(syncs), Some(group), Some(busy)) =
+            (row.server_log_syncs, row.server_log_appends_per_sync, row.server_log_busy_percent)
+        {
+            let _ = writeln!(out, "     log: {syncs} group commits, {group:.1} requests each, flusher busy {busy:.0}%");
         }
         if let Some(error) = &row.error {
             let _ = writeln!(out, "     error: {error}");

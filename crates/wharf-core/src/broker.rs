@@ -13,6 +13,7 @@ use crate::model::{
     PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RetryRequest, Scope, Subscription,
     SubscriptionUpdate, TokenRecord,
 };
+use crate::stats::Stat;
 
 /// A token just created: the record plus the secret, shown once.
 #[derive(Debug, Clone)]
@@ -145,6 +146,15 @@ pub trait Broker: Send + Sync + 'static {
     /// return is only a hint: the caller pulls again to find out.
     async fn wait_for_messages(&self, _queue: QueueId, _max_wait_ms: u64) -> bool {
         false
+    }
+
+    // ---- monitoring ----
+
+    /// The backend's own figures for `GET /metrics` (storage work done,
+    /// backlog held), read now. Cheap and never waits for storage: a
+    /// scrape must not queue behind requests. None by default.
+    fn stats(&self) -> Vec<Stat> {
+        Vec::new()
     }
 
     // ---- housekeeping ----

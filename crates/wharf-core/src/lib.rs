@@ -12,6 +12,7 @@ pub mod ids;
 pub mod lease;
 pub mod limits;
 pub mod model;
+pub mod stats;
 pub mod validate;
 
 pub use broker::Broker;

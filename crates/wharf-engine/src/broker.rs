@@ -13,6 +13,8 @@ use wharf_core::model::{
 };
 use wharf_core::{AccountId, Broker, ConsumerId, QueueId, SubscriptionId, TokenId, WharfResult};
 
+use wharf_core::stats::Stat;
+
 use crate::Engine;
 
 #[async_trait]
@@ -187,6 +189,10 @@ impl Broker for Engine {
 
     async fn delete_subscription(&self, account: AccountId, id: SubscriptionId) -> WharfResult<Subscription> {
         self.remove_subscription(account, id)
+    }
+
+    fn stats(&self) -> Vec<Stat> {
+        Engine::stats(self)
     }
 
     async fn wait_for_messages(&self, queue: QueueId, max_wait_ms: u64) -> bool {

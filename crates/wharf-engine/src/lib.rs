@@ -19,6 +19,7 @@ mod housekeeping;
 mod index;
 mod log;
 mod messages;
+mod monitoring;
 pub mod record;
 pub mod recovery;
 mod segment;

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use wharf_core::{WharfError, WharfResult};
 
@@ -71,6 +72,28 @@ struct Shared {
     /// the flusher raises it after its writes return, before it syncs them.
     /// Below it a read sees the bytes (from the page cache), durable or not.
     written: AtomicU64,
+    /// What the flusher has done, for monitoring; only it writes these.
+    stats: LogStats,
+}
+
+/// Counters of the group commits the flusher has completed.
+#[derive(Default)]
+struct LogStats {
+    syncs: AtomicU64,
+    /// Appends (one per request that logged records) made durable.
+    appends: AtomicU64,
+    bytes: AtomicU64,
+    /// Time spent writing and syncing the groups.
+    busy_nanos: AtomicU64,
+}
+
+/// A reading of [`LogStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogCounters {
+    pub syncs: u64,
+    pub appends: u64,
+    pub bytes: u64,
+    pub busy_nanos: u64,
 }
 
 /// A log position as one number that orders like (segment, offset):
@@ -122,7 +145,12 @@ impl Log {
             flusher_sleeping: false,
         };
         let written = AtomicU64::new(written_mark(segment, segment_len));
-        let shared = Arc::new(Shared { pending: Mutex::new(pending), wake: Condvar::new(), written });
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(pending),
+            wake: Condvar::new(),
+            written,
+            stats: LogStats::default(),
+        });
         let flusher_shared = Arc::clone(&shared);
         let flusher_dir = dir.to_path_buf();
         let flusher_faults = Arc::clone(&faults);
@@ -190,6 +218,17 @@ impl Log {
             self.shared.wake.notify_one();
         }
         Ok(lsn)
+    }
+
+    /// What the flusher has done since the log was opened.
+    pub fn counters(&self) -> LogCounters {
+        let stats = &self.shared.stats;
+        LogCounters {
+            syncs: stats.syncs.load(Ordering::Relaxed),
+            appends: stats.appends.load(Ordering::Relaxed),
+            bytes: stats.bytes.load(Ordering::Relaxed),
+            busy_nanos: stats.busy_nanos.load(Ordering::Relaxed),
+        }
     }
 
     /// Whether the log bytes before `end` in `segment` are in the segment
@@ -357,8 +396,9 @@ fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults) {
     // However the loop ends (a panic included), nobody is left waiting.
     let _stop = StopOnExit(shared);
     let mut files: BTreeMap<u64, SegmentFile> = BTreeMap::new();
+    let mut durable_lsn = 0;
     loop {
-        let (chunks, batch) = {
+        let (chunks, batch, last_lsn) = {
             let mut pending = lock(&shared.pending);
             while pending.chunks.is_empty() && !pending.shutdown {
                 pending.flusher_sleeping = true;
@@ -370,13 +410,21 @@ fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults) {
                 return;
             }
             let last_lsn = pending.appended_lsn;
-            (std::mem::take(&mut pending.chunks), pending.durability.start_flush(last_lsn))
+            (std::mem::take(&mut pending.chunks), pending.durability.start_flush(last_lsn), last_lsn)
         };
+        let started = Instant::now();
+        let bytes: usize = chunks.iter().map(|chunk| chunk.bytes.len()).sum();
         let raise_written =
             |segment: u64, end: u64| shared.written.store(written_mark(segment, end), Ordering::Release);
         let written = write_chunks(dir, &mut files, chunks, faults, raise_written).and_then(|()| {
             lock(&shared.pending).durability.finish_flush();
             batch.complete(Ok(()));
+            let stats = &shared.stats;
+            stats.syncs.fetch_add(1, Ordering::Relaxed);
+            stats.appends.fetch_add(last_lsn - durable_lsn, Ordering::Relaxed);
+            stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            stats.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            durable_lsn = last_lsn;
             // After the waiters are released, off their path.
             files.values_mut().next_back().map_or(Ok(()), |newest| newest.zero_ahead())
         });

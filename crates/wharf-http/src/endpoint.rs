@@ -59,6 +59,8 @@ pub enum Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Healthz,
+    /// `GET /metrics`: Prometheus figures (see `telemetry`).
+    Metrics,
     VerifyToken,
     /// `GET /user`, `/accounts` and `/memberships`: what wrangler asks when
     /// no account id is configured. They describe the token's own account.
@@ -103,6 +105,9 @@ const API_PREFIX: &str = "/client/v4/";
 pub fn parse(method: &Method, path: &str) -> Result<Route, RouteError> {
     if path == "/healthz" {
         return only(method, &[Method::GET], Route::Healthz);
+    }
+    if path == "/metrics" {
+        return only(method, &[Method::GET], Route::Metrics);
     }
     let Some(rest) = path.strip_prefix(API_PREFIX) else {
         return Err(RouteError::NoRoute);

@@ -17,6 +17,7 @@ mod integral;
 mod json_out;
 mod render;
 mod requests;
+mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,7 +25,8 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::json;
@@ -38,6 +40,7 @@ pub use requests::MAX_PULL_WAIT_MS;
 use crate::body::{read_body, Query};
 use crate::endpoint::RouteError;
 use crate::envelope::{json_response, Failure, Success};
+use crate::telemetry::Telemetry;
 
 /// What the handler needs: the backend, the limits requests are held to,
 /// and the operator account (the only one whose tokens may create accounts).
@@ -45,13 +48,15 @@ struct Api {
     broker: Arc<dyn Broker>,
     limits: Limits,
     operator: AccountId,
+    telemetry: Telemetry,
 }
 
-/// The router serving `/healthz` and `/client/v4/...`. `operator` is the
+/// The router serving `/healthz`, `/metrics` and `/client/v4/...`. `operator` is the
 /// account `wharf serve` bootstrapped: only its write tokens may create
 /// other accounts.
 pub fn router(broker: Arc<dyn Broker>, limits: Limits, operator: AccountId) -> Router {
-    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits, operator }))
+    let telemetry = Telemetry::new(Arc::clone(&broker));
+    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits, operator, telemetry }))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
@@ -73,6 +78,7 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
         Ok(route) => {
             let operation = match &route {
                 Route::Healthz => "healthz",
+                Route::Metrics => "metrics",
                 Route::VerifyToken => "user-tokens-verify",
                 Route::User => "user-details",
                 Route::ListAccounts => "accounts-list",
@@ -89,12 +95,14 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
         }
         Err(RouteError::NoRoute) => ("no-route", fail(Failure::from(WharfError::NoRoute))),
     };
+    let elapsed = started.elapsed();
+    api.telemetry.observe(operation, response.status().as_u16(), elapsed);
     tracing::debug!(
         %method,
         path = %path,
         operation,
         status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = elapsed.as_millis() as u64,
         "request"
     );
     response
@@ -126,6 +134,10 @@ async fn dispatch(
 ) -> Result<Response, WharfError> {
     match route {
         Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+        Route::Metrics => {
+            Ok(([(CONTENT_TYPE, HeaderValue::from_static(telemetry::CONTENT_TYPE))], api.telemetry.render())
+                .into_response())
+        }
         Route::VerifyToken => {
             let token = auth::authenticate(api.broker.as_ref(), headers).await?;
             Ok(Success::new(json!({"id": token.id.to_string(), "status": "active"})).into_response())

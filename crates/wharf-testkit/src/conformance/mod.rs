@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod expiry;
 pub mod limits;
 pub mod messages;
+pub mod monitoring;
 pub mod queues;
 pub mod subscriptions;
 

@@ -1,0 +1,118 @@
+//! `GET /metrics`: Prometheus (OpenMetrics text) figures of the server.
+//!
+//! Per operation of the API, requests by status and their handling time;
+//! and what the backend reports of itself ([`Broker::stats`]: the engine's
+//! group commits and backlog). Only totals: no queue name, id or account
+//! appears, so the endpoint needs no token, like `/healthz`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use wharf_core::stats::StatKind;
+use wharf_core::Broker;
+
+/// The content type of the OpenMetrics text exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds of the request-duration buckets, in seconds: from a
+/// fraction of a group commit (~0.1-0.3 ms on a fast disk) to the longest
+/// long poll.
+const DURATION_BUCKETS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// The server's registry and the request metrics it holds.
+pub struct Telemetry {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<OperationLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Telemetry {
+    pub fn new(broker: Arc<dyn Broker>) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "wharf_http_requests",
+            "Requests answered, by operation (the API's operation id) and HTTP status",
+            requests.clone(),
+        );
+        let durations = Family::<OperationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "wharf_http_request_duration_seconds",
+            "Time from a request's arrival to its answer, by operation (long polls included)",
+            durations.clone(),
+        );
+        registry.register_collector(Box::new(BackendStats(broker)));
+        Self { registry, requests, durations }
+    }
+
+    /// Counts one answered request.
+    pub fn observe(&self, operation: &'static str, status: u16, elapsed: Duration) {
+        self.requests.get_or_create(&RequestLabels { operation, status }).inc();
+        self.durations.get_or_create(&OperationLabels { operation }).observe(elapsed.as_secs_f64());
+    }
+
+    /// The exposition of every metric, read now.
+    pub fn render(&self) -> String {
+        let mut text = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail; a collector's own error would
+        // only cut the text short.
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::warn!(%error, "encoding /metrics failed");
+        }
+        text
+    }
+}
+
+/// The backend's own figures, read on every scrape.
+struct BackendStats(Arc<dyn Broker>);
+
+impl std::fmt::Debug for BackendStats {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("BackendStats")
+    }
+}
+
+impl Collector for BackendStats {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for stat in self.0.stats() {
+            match stat.kind {
+                StatKind::Counter => {
+                    let counter = ConstCounter::new(stat.value);
+                    let metric = encoder.encode_descriptor(stat.name, stat.help, None, counter.metric_type())?;
+                    counter.encode(metric)?;
+                }
+                StatKind::Gauge => {
+                    let gauge = ConstGauge::new(stat.value);
+                    let metric = encoder.encode_descriptor(stat.name, stat.help, None, gauge.metric_type())?;
+                    gauge.encode(metric)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
