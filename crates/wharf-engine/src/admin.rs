@@ -62,6 +62,10 @@ impl Engine {
         });
         if result.is_err() {
             state.catalog = before;
+        } else if state.catalog.tokens != before.tokens {
+            // Still under the state lock: a token revoked here is refused
+            // by every request that authenticates after this returns.
+            self.tokens.replace(&state.catalog);
         }
         result
     }

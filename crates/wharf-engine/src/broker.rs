@@ -44,7 +44,7 @@ impl Broker for Engine {
     }
 
     async fn find_token(&self, secret_hash: &[u8; 32]) -> WharfResult<Option<TokenRecord>> {
-        Ok(self.read_catalog(|catalog| catalog.tokens.values().find(|t| &t.secret_hash == secret_hash).cloned()))
+        Ok(self.tokens.find(secret_hash))
     }
 
     async fn list_queues(&self, account: AccountId, request: &QueueListRequest) -> WharfResult<Page<Queue>> {

@@ -24,6 +24,7 @@ pub mod record;
 pub mod recovery;
 mod segment;
 mod state;
+mod tokens;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -75,6 +76,9 @@ pub struct Engine {
     last_compaction: Mutex<Option<std::time::Instant>>,
     /// Wakes long-polling pulls when a queue gets deliverable messages.
     arrivals: arrivals::Arrivals,
+    /// Tokens by secret hash, for authenticating requests without the
+    /// state lock (see `tokens`).
+    tokens: tokens::TokenIndex,
     /// Held open for the engine's life: the data directory's lock.
     _directory_lock: std::fs::File,
 }
@@ -139,6 +143,8 @@ impl Engine {
         let log =
             Log::open(&config.data_dir, recovered.append_segment, recovered.append_len, tuning.segment_bytes, faults)?;
         let codec = HandleCodec::new(recovered.state.catalog.handle_key);
+        let tokens = tokens::TokenIndex::default();
+        tokens.replace(&recovered.state.catalog);
         Ok(Engine {
             limits: config.limits,
             clock: config.clock,
@@ -150,6 +156,7 @@ impl Engine {
             sweeper: Mutex::new(None),
             last_compaction: Mutex::new(None),
             arrivals: arrivals::Arrivals::default(),
+            tokens,
             _directory_lock: directory_lock,
         })
     }
