@@ -151,8 +151,9 @@ pub trait Broker: Send + Sync + 'static {
     // ---- monitoring ----
 
     /// The backend's own figures for `GET /metrics` (storage work done,
-    /// backlog held), read now. Cheap and never waits for storage: a
-    /// scrape must not queue behind requests. None by default.
+    /// backlog held), read now. Cheap: no I/O and no query, so a scrape
+    /// never waits for storage (the engine only takes its state lock to
+    /// sum the backlog). None by default.
     fn stats(&self) -> Vec<Stat> {
         Vec::new()
     }
