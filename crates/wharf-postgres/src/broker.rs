@@ -2,6 +2,7 @@
 //! in `admin`, `messages` or `housekeeping`.
 
 use std::collections::BTreeMap;
+use wharf_core::stats::Stat;
 
 use async_trait::async_trait;
 use wharf_core::broker::{IssuedToken, NewSubscription};
@@ -195,6 +196,26 @@ impl Broker for PostgresBroker {
 
     async fn tick(&self) -> WharfResult<()> {
         self.sweep().await
+    }
+
+    /// This node's connection pool: the backlog lives in the database, for
+    /// every node to report through the API, not per node.
+    fn stats(&self) -> Vec<Stat> {
+        let pool = self.pool_status();
+        vec![
+            Stat::gauge("wharf_postgres_pool_max_connections", "Connections this node's pool may open.", pool.max_size as f64),
+            Stat::gauge("wharf_postgres_pool_connections", "Connections this node's pool holds open now.", pool.size as f64),
+            Stat::gauge(
+                "wharf_postgres_pool_idle_connections",
+                "Open connections no request is using now.",
+                pool.available as f64,
+            ),
+            Stat::gauge(
+                "wharf_postgres_pool_waiting_requests",
+                "Requests waiting for a connection now: above 0 for long, the pool (--pool-size) or the database is the bottleneck.",
+                pool.waiting as f64,
+            ),
+        ]
     }
 
     async fn shutdown(&self) -> WharfResult<()> {

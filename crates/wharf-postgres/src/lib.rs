@@ -208,6 +208,10 @@ impl PostgresBroker {
         ms(self.clock.now_ms())
     }
 
+    fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
     async fn client(&self) -> WharfResult<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
     }

@@ -281,6 +281,10 @@ impl Broker for SchemaBroker {
     async fn tick(&self) -> WharfResult<()> {
         self.inner.tick().await
     }
+
+    fn stats(&self) -> Vec<wharf_core::stats::Stat> {
+        self.inner.stats()
+    }
 }
 
 /// An account numbered `account`, and its queue `name` with an http_pull
