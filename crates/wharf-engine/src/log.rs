@@ -417,14 +417,16 @@ fn flush_loop(dir: &Path, shared: &Shared, faults: &Faults) {
         let raise_written =
             |segment: u64, end: u64| shared.written.store(written_mark(segment, end), Ordering::Release);
         let written = write_chunks(dir, &mut files, chunks, faults, raise_written).and_then(|()| {
-            lock(&shared.pending).durability.finish_flush();
-            batch.complete(Ok(()));
+            // Counted before the waiters are released, so that anyone who
+            // got an answer sees the commit that made it durable counted.
             let stats = &shared.stats;
             stats.syncs.fetch_add(1, Ordering::Relaxed);
             stats.appends.fetch_add(last_lsn - durable_lsn, Ordering::Relaxed);
             stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
             stats.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             durable_lsn = last_lsn;
+            lock(&shared.pending).durability.finish_flush();
+            batch.complete(Ok(()));
             // After the waiters are released, off their path.
             files.values_mut().next_back().map_or(Ok(()), |newest| newest.zero_ahead())
         });
