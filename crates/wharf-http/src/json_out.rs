@@ -117,7 +117,7 @@ fn write_metadata_fields(out: &mut Vec<u8>, metrics: &QueueMetrics) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
     use wharf_core::MessageId;
 
     fn written(text: &str) -> Vec<u8> {
@@ -188,16 +188,6 @@ mod tests {
         write_body(&mut out, &message);
         assert_eq!(String::from_utf8(out).unwrap_or_default(), "\"a\u{fffd}b\"");
     }
-}
-
-#[cfg(test)]
-mod answer_tests {
-    use std::collections::BTreeMap;
-
-    use serde_json::{json, Value};
-    use wharf_core::model::QueueMetrics;
-
-    use super::{write_ack_result, write_push_result};
 
     fn parsed(out: &[u8]) -> Value {
         serde_json::from_slice(out).unwrap_or(Value::Null)
