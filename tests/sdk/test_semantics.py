@@ -10,7 +10,7 @@ import cloudflare
 import pytest
 
 from conftest import unique_name
-from helpers import api_error, json_body, metrics, pull_all
+from helpers import api_error, envelope_post, json_body, metrics, pull_all
 
 
 def queue_by_name(client, account_id, name):
@@ -57,6 +57,27 @@ def test_retries_exhausted_go_to_a_dead_letter_queue_created_on_demand(client, a
         dead = client.queues.messages.pull(dlq.queue_id, account_id=account_id).messages
         assert len(dead) == 1 and dead[0].metadata["CF-Content-Type"] == "json"
         assert json_body(dead[0]) == {"order": 42}
+    finally:
+        client.queues.delete(dlq.queue_id, account_id=account_id)
+
+
+def test_redrive_returns_dead_letters_to_their_queue(client, account_id, pull_queue):
+    """The redrive extension, called through the SDK's own transport."""
+    dlq_name = unique_name("redrive-dlq")
+    queue, _ = pull_queue("redrive", dead_letter_queue=dlq_name, settings={"max_retries": 0})
+    qid = queue.queue_id
+    client.queues.messages.push(qid, account_id=account_id, body={"order": 7})
+    pulled = client.queues.messages.pull(qid, account_id=account_id).messages
+    client.queues.messages.ack(qid, account_id=account_id, retries=[{"lease_id": pulled[0].lease_id, "delay_seconds": 0}])
+    dlq = queue_by_name(client, account_id, dlq_name)
+    assert dlq is not None and metrics(client, account_id, dlq.queue_id)[0] == 1
+    try:
+        path = f"/accounts/{account_id}/queues/{dlq.queue_id}/messages/redrive"
+        result = envelope_post(client, path, {})["result"]
+        assert (result["moved"], result["destination_queue_id"]) == (1, qid)
+        assert result["metrics"]["backlog_count"] == 0
+        again = client.queues.messages.pull(qid, account_id=account_id).messages
+        assert [m.attempts for m in again] == [1] and json_body(again[0]) == {"order": 7}
     finally:
         client.queues.delete(dlq.queue_id, account_id=account_id)
 

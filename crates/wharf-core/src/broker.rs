@@ -10,8 +10,8 @@ use crate::error::WharfResult;
 use crate::ids::{AccountId, ConsumerId, QueueId, SubscriptionId, TokenId};
 use crate::model::{
     Account, AckOutcome, Consumer, ConsumerSpec, ExtendOutcome, MessageView, NewMessage, Page, PullRequest, PullResult,
-    PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RetryRequest, Scope, Subscription,
-    SubscriptionUpdate, TokenRecord,
+    PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RedriveOutcome, RedriveRequest,
+    RetryRequest, Scope, Subscription, SubscriptionUpdate, TokenRecord,
 };
 use crate::stats::Stat;
 
@@ -115,6 +115,13 @@ pub trait Broker: Send + Sync + 'static {
         refs: &[String],
     ) -> WharfResult<std::collections::BTreeMap<String, String>>;
     /// Deletes every message of the queue.
+    /// Moves up to `max_messages` of the queue's ready messages (not leased,
+    /// not delayed), oldest first, into another queue of the account, where
+    /// they are ready at once with no attempts counted; they keep their
+    /// timestamp and body. All or none: a move that fails moves nothing.
+    /// Messages that would take the destination past its backlog limit stay.
+    async fn redrive(&self, account: AccountId, queue: QueueId, request: RedriveRequest)
+        -> WharfResult<RedriveOutcome>;
     async fn purge(&self, account: AccountId, queue: QueueId) -> WharfResult<Queue>;
     async fn purge_status(&self, account: AccountId, queue: QueueId) -> WharfResult<PurgeStatus>;
     async fn metrics(&self, account: AccountId, queue: QueueId) -> WharfResult<QueueMetrics>;

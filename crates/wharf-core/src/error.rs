@@ -108,6 +108,9 @@ pub enum WharfError {
     SubscriptionDestinationMissing,
     #[error("multiple subscriptions on same resource not supported")]
     SubscriptionExists,
+    // --- redrive (Wharf extension) ---
+    #[error("redrive destination: {detail}")]
+    RedriveDestination { detail: String },
 
     // --- accounts and tokens ---
     #[error("token not found")]
@@ -166,6 +169,7 @@ impl WharfError {
             SubscriptionNotFound => (11012, 404),
             SubscriptionDestinationMissing => (11013, 404),
             SubscriptionExists => (11014, 405),
+            RedriveDestination { .. } => (11025, 400),
             TokenNotFound => (11021, 404),
             LastWriteToken => (11022, 409),
             AccountExists => (11023, 409),
@@ -241,6 +245,7 @@ pub fn catalogue() -> Vec<WharfError> {
         SubscriptionNotFound,
         SubscriptionDestinationMissing,
         SubscriptionExists,
+        RedriveDestination { detail: text() },
         TokenNotFound,
         LastWriteToken,
         AccountExists,

@@ -170,6 +170,26 @@ pub struct QueueMetrics {
     pub oldest_message_timestamp_ms: u64,
 }
 
+/// Messages to move out of a queue, typically a dead letter queue, back
+/// into a queue that consumes them (DLQ redrive, a Wharf extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedriveRequest {
+    /// `None`: the one queue whose consumer names this queue as its dead
+    /// letter queue.
+    pub destination: Option<QueueId>,
+    /// Most messages this call moves ([`crate::validate::redrive_batch`]).
+    pub max_messages: u32,
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedriveOutcome {
+    pub moved: u64,
+    pub destination: QueueId,
+    /// Of the queue moved from, after the move.
+    pub metrics: QueueMetrics,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PullRequest {
     /// `None`: the consumer's `batch_size`.

@@ -2,6 +2,7 @@
 //! whatever stores the data.
 
 use crate::error::{WharfError, WharfResult};
+use crate::ids::QueueId;
 use crate::limits::Limits;
 use crate::model::{ConsumerSettings, NewMessage, QueueSettings};
 
@@ -93,6 +94,53 @@ pub fn pull_batch_size(batch_size: u32, limits: &Limits) -> WharfResult<()> {
     if !(1..=limits.max_pull_batch).contains(&batch_size) {
         return Err(WharfError::JsonInvalid {
             detail: format!("batch_size must be between 1 and {}", limits.max_pull_batch),
+        });
+    }
+    Ok(())
+}
+
+/// Most messages one redrive call moves: bounded so that one call holds the
+/// engine's state lock (or a PostgreSQL transaction) for milliseconds, not
+/// seconds; `wharf queues redrive` repeats calls until the queue is drained.
+pub const REDRIVE_BATCH_MAX: u32 = 10_000;
+
+pub fn redrive_batch(max_messages: u32) -> WharfResult<()> {
+    if !(1..=REDRIVE_BATCH_MAX).contains(&max_messages) {
+        return Err(WharfError::JsonInvalid {
+            detail: format!("max_messages must be between 1 and {REDRIVE_BATCH_MAX}"),
+        });
+    }
+    Ok(())
+}
+
+/// The destination of a redrive that names none: the one queue whose
+/// consumer dead-letters into `source_name` (`feeding`, in any order).
+pub fn default_redrive_destination(source_name: &str, feeding: &[QueueId]) -> WharfResult<QueueId> {
+    match feeding {
+        [only] => Ok(*only),
+        [] => Err(WharfError::RedriveDestination {
+            detail: format!(
+                "no queue's consumer names {source_name:?} as its dead_letter_queue; give destination_queue_id"
+            ),
+        }),
+        several => Err(WharfError::RedriveDestination {
+            detail: format!(
+                "{} queues dead-letter into {source_name:?}; give destination_queue_id (one of {})",
+                several.len(),
+                several.iter().map(QueueId::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+/// A redrive's destination must be another queue of the same account.
+pub fn redrive_destination(source: QueueId, destination: QueueId, destination_exists: bool) -> WharfResult<()> {
+    if destination == source {
+        return Err(WharfError::RedriveDestination { detail: "destination_queue_id is the queue itself".into() });
+    }
+    if !destination_exists {
+        return Err(WharfError::RedriveDestination {
+            detail: format!("destination queue {destination} does not exist in this account"),
         });
     }
     Ok(())

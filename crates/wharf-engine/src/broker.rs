@@ -8,8 +8,8 @@ use wharf_core::broker::{IssuedToken, NewSubscription};
 use wharf_core::lease::HandleKind;
 use wharf_core::model::{
     Account, AckOutcome, Consumer, ConsumerSpec, ExtendOutcome, MessageView, NewMessage, Page, PullRequest, PullResult,
-    PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RetryRequest, Scope, Subscription,
-    SubscriptionUpdate, TokenRecord,
+    PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RedriveOutcome, RedriveRequest,
+    RetryRequest, Scope, Subscription, SubscriptionUpdate, TokenRecord,
 };
 use wharf_core::{AccountId, Broker, ConsumerId, QueueId, SubscriptionId, TokenId, WharfResult};
 
@@ -150,6 +150,15 @@ impl Broker for Engine {
 
     async fn purge(&self, account: AccountId, queue: QueueId) -> WharfResult<Queue> {
         self.purge_queue(account, queue).await
+    }
+
+    async fn redrive(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        request: RedriveRequest,
+    ) -> WharfResult<RedriveOutcome> {
+        self.redrive_messages(account, queue, request).await
     }
 
     async fn purge_status(&self, account: AccountId, queue: QueueId) -> WharfResult<PurgeStatus> {

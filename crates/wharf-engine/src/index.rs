@@ -302,13 +302,15 @@ impl QueueIndex {
 
     /// Up to `count` deliverable messages, in delivery order, not leased.
     pub fn first_ready(&self, count: usize, now_ms: u64) -> Vec<u64> {
-        let mut seen = Vec::with_capacity(count);
+        let mut seen = Vec::with_capacity(count.min(self.ready.len()));
+        // A redrive asks for thousands: a set keeps the duplicate check cheap.
+        let mut distinct = std::collections::HashSet::with_capacity(seen.capacity());
         for &seq in &self.ready {
             if seen.len() == count {
                 break;
             }
             let deliverable = self.get(seq).is_some_and(|entry| entry.is_deliverable(now_ms));
-            if deliverable && !seen.contains(&seq) {
+            if deliverable && distinct.insert(seq) {
                 seen.push(seq);
             }
         }

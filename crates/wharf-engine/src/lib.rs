@@ -22,6 +22,7 @@ mod messages;
 mod monitoring;
 pub mod record;
 pub mod recovery;
+mod redrive;
 mod segment;
 mod state;
 mod tokens;

@@ -13,45 +13,111 @@ pub enum Endpoint {
     // #1–#6 queues
     ListQueues,
     CreateQueue,
-    GetQueue { queue: String },
-    ReplaceQueue { queue: String },
-    PatchQueue { queue: String },
-    DeleteQueue { queue: String },
+    GetQueue {
+        queue: String,
+    },
+    ReplaceQueue {
+        queue: String,
+    },
+    PatchQueue {
+        queue: String,
+    },
+    DeleteQueue {
+        queue: String,
+    },
     // #7–#11 consumers
-    ListConsumers { queue: String },
-    CreateConsumer { queue: String },
-    GetConsumer { queue: String, consumer: String },
-    PutConsumer { queue: String, consumer: String },
-    DeleteConsumer { queue: String, consumer: String },
+    ListConsumers {
+        queue: String,
+    },
+    CreateConsumer {
+        queue: String,
+    },
+    GetConsumer {
+        queue: String,
+        consumer: String,
+    },
+    PutConsumer {
+        queue: String,
+        consumer: String,
+    },
+    DeleteConsumer {
+        queue: String,
+        consumer: String,
+    },
     // #12–#20 messages
-    PushMessage { queue: String },
-    PushBatch { queue: String },
-    Pull { queue: String },
-    Ack { queue: String },
-    Preview { queue: String },
-    PreviewAck { queue: String },
-    Peek { queue: String },
-    PurgeRefs { queue: String },
-    Extend { queue: String },
+    PushMessage {
+        queue: String,
+    },
+    PushBatch {
+        queue: String,
+    },
+    Pull {
+        queue: String,
+    },
+    Ack {
+        queue: String,
+    },
+    Preview {
+        queue: String,
+    },
+    PreviewAck {
+        queue: String,
+    },
+    Peek {
+        queue: String,
+    },
+    PurgeRefs {
+        queue: String,
+    },
+    Extend {
+        queue: String,
+    },
+    /// Wharf extension: DLQ redrive.
+    Redrive {
+        queue: String,
+    },
     // #21–#23 purge and metrics
-    Purge { queue: String },
-    PurgeStatus { queue: String },
-    Metrics { queue: String },
+    Purge {
+        queue: String,
+    },
+    PurgeStatus {
+        queue: String,
+    },
+    Metrics {
+        queue: String,
+    },
     // #24–#28 event subscriptions
     ListSubscriptions,
     CreateSubscription,
-    GetSubscription { subscription: String },
-    PatchSubscription { subscription: String },
-    DeleteSubscription { subscription: String },
+    GetSubscription {
+        subscription: String,
+    },
+    PatchSubscription {
+        subscription: String,
+    },
+    DeleteSubscription {
+        subscription: String,
+    },
     // #29–#31 R2 event notifications (not implemented)
-    PutR2Notification { bucket: String, queue: String },
-    DeleteR2Notification { bucket: String, queue: String },
-    GetR2Notification { bucket: String, queue: String },
+    PutR2Notification {
+        bucket: String,
+        queue: String,
+    },
+    DeleteR2Notification {
+        bucket: String,
+        queue: String,
+    },
+    GetR2Notification {
+        bucket: String,
+        queue: String,
+    },
     // Outside the Queues API: token and account administration, on
     // Cloudflare's paths (`/user/tokens`, `/accounts`).
     ListTokens,
     CreateToken,
-    RevokeToken { token: String },
+    RevokeToken {
+        token: String,
+    },
     CreateAccount,
 }
 
@@ -241,6 +307,7 @@ fn parse_queue_path(method: &Method, queue: String, rest: &[&str]) -> Result<End
         ["messages", "peek"] => post_only(Peek { queue: q() }),
         ["messages", "purge"] => post_only(PurgeRefs { queue: q() }),
         ["messages", "extend"] => post_only(Extend { queue: q() }),
+        ["messages", "redrive"] => post_only(Redrive { queue: q() }),
         ["purge"] => {
             pick(method, vec![(Method::POST, Purge { queue: q() }), (Method::GET, PurgeStatus { queue: q() })])
         }
@@ -274,6 +341,7 @@ impl Endpoint {
             Peek { .. } => "queues-peek-messages",
             PurgeRefs { .. } => "queues-purge-messages",
             Extend { .. } => "queues-extend-messages",
+            Redrive { .. } => "queues-redrive-messages",
             Purge { .. } => "queues-purge",
             PurgeStatus { .. } => "queues-purge-get",
             Metrics { .. } => "queues-get-metrics",
@@ -323,6 +391,7 @@ impl Endpoint {
             | PreviewAck { .. }
             | PurgeRefs { .. }
             | Extend { .. }
+            | Redrive { .. }
             | Purge { .. }
             | CreateSubscription
             | GetSubscription { .. }

@@ -6,8 +6,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use wharf_core::limits::defaults;
 use wharf_core::model::{
-    ConsumerKind, ConsumerSettings, ConsumerSpec, ContentType, NewMessage, QueueSettings, QueueUpdate, RetryRequest,
+    ConsumerKind, ConsumerSettings, ConsumerSpec, ContentType, NewMessage, QueueSettings, QueueUpdate, RedriveRequest,
+    RetryRequest,
 };
+use wharf_core::validate::REDRIVE_BATCH_MAX;
 use wharf_core::{Limits, WharfError, WharfResult};
 
 fn invalid(detail: impl Into<String>) -> WharfError {
@@ -301,6 +303,28 @@ pub struct ExtendBody {
     pub extend: Vec<LeaseRef>,
     #[serde(default, deserialize_with = "crate::integral::option")]
     pub visibility_timeout_ms: Option<u64>,
+}
+
+/// `POST …/messages/redrive` (a Wharf extension). An empty body moves up to
+/// the most one call moves into the queue that dead-letters into this one.
+#[derive(Debug, Default, Deserialize)]
+pub struct RedriveBody {
+    #[serde(default)]
+    pub destination_queue_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::integral::option")]
+    pub max_messages: Option<u32>,
+}
+
+impl RedriveBody {
+    pub fn into_request(self) -> WharfResult<RedriveRequest> {
+        let destination = match self.destination_queue_id {
+            Some(raw) => Some(raw.parse().map_err(|_| WharfError::RedriveDestination {
+                detail: format!("destination_queue_id {raw:?} is not a queue id (32 hex digits)"),
+            })?),
+            None => None,
+        };
+        Ok(RedriveRequest { destination, max_messages: self.max_messages.unwrap_or(REDRIVE_BATCH_MAX) })
+    }
 }
 
 #[derive(Debug, Deserialize)]

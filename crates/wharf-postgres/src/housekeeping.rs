@@ -138,30 +138,7 @@ impl PostgresBroker {
             return Ok(());
         };
         let target = dead_letter_queue(client, context.account, name, now_ms).await?;
-        // A dead-lettered message is a new message of the other queue (new id,
-        // new place in line, no deliveries yet) that keeps its timestamp, so
-        // its new id begins with that timestamp; these are its random bytes.
-        let new_ids: Vec<Vec<u8>> =
-            ids.iter().map(|_| crate::hot_path::time_ordered_id(now_ms).to_bytes().to_vec()).collect();
-        let moved = client
-            .query(
-                &prepared(
-                    client,
-                    "UPDATE messages m SET queue_id = $1, \
-                 id = substring(int8send(m.timestamp_ms) FROM 3 FOR 6) || substring(moved.new_id FROM 7 FOR 10), \
-                 seq = nextval('message_seq'), attempts = 0, visible_at_ms = 0, delayed = false, lease_expiry_ms = 0 \
-                 FROM unnest($2::bytea[], $3::bytea[]) AS moved (old_id, new_id) \
-                 WHERE m.queue_id = $4 AND m.id = moved.old_id \
-                 RETURNING m.body_len",
-                )
-                .await?,
-                &[&id_bytes(target.0), &ids, &new_ids, &id_bytes(context.queue.0)],
-            )
-            .await
-            .map_err(db_error)?;
-        let (count, bytes) = sizes(&moved)?;
-        deltas.add(context.queue, -count, -bytes);
-        deltas.add(target, count, bytes);
+        move_messages(client, context.queue, target, ids, now_ms, deltas).await?;
         tracing::debug!(queue = %context.queue, dead_letter_queue = %target, count = ids.len(), "dead-lettered messages");
         Ok(())
     }
@@ -284,4 +261,41 @@ async fn dead_letter_queue<C: GenericClient + Sync>(
         .await
         .map_err(db_error)?;
     rows::queue_id(&row, "id")
+}
+
+/// Moves messages (rows already locked by this transaction) into another
+/// queue: each becomes a new message there (new id, new place in line, no
+/// deliveries yet, ready now) that keeps its timestamp, so its new id begins
+/// with that timestamp. Dead-lettering and redrive both move this way.
+pub(crate) async fn move_messages<C: GenericClient + Sync>(
+    client: &C,
+    from: QueueId,
+    to: QueueId,
+    ids: &[Vec<u8>],
+    now_ms: i64,
+    deltas: &mut Deltas,
+) -> WharfResult<u64> {
+    // The new ids' random bytes; their first six are the timestamp's.
+    let new_ids: Vec<Vec<u8>> =
+        ids.iter().map(|_| crate::hot_path::time_ordered_id(now_ms).to_bytes().to_vec()).collect();
+    let moved = client
+        .query(
+            &prepared(
+                client,
+                "UPDATE messages m SET queue_id = $1, \
+             id = substring(int8send(m.timestamp_ms) FROM 3 FOR 6) || substring(moved.new_id FROM 7 FOR 10), \
+             seq = nextval('message_seq'), attempts = 0, visible_at_ms = 0, delayed = false, lease_expiry_ms = 0 \
+             FROM unnest($2::bytea[], $3::bytea[]) AS moved (old_id, new_id) \
+             WHERE m.queue_id = $4 AND m.id = moved.old_id \
+             RETURNING m.body_len",
+            )
+            .await?,
+            &[&id_bytes(to.0), &ids, &new_ids, &id_bytes(from.0)],
+        )
+        .await
+        .map_err(db_error)?;
+    let (count, bytes) = sizes(&moved)?;
+    deltas.add(from, -count, -bytes);
+    deltas.add(to, count, bytes);
+    Ok(count as u64)
 }

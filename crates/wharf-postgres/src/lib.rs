@@ -40,6 +40,7 @@ mod housekeeping;
 mod messages;
 mod migrate;
 mod oldest;
+mod redrive;
 mod rows;
 mod subscriptions;
 mod token_cache;

@@ -73,6 +73,9 @@ macro_rules! api_conformance_suite {
             limits::retry_delay_out_of_range_is_invalid_metadata,
             expiry::extend_refuses_a_lease_that_has_ended,
             expiry::dead_letter_queue_retention_and_oldest_use_timestamps,
+            redrive::redrive_returns_dead_letters_to_their_queue,
+            redrive::redrive_moves_ready_messages_in_order_up_to_the_maximum,
+            redrive::redrive_refuses_bad_requests_and_changes_nothing,
         );
     };
 }

@@ -240,3 +240,33 @@ fn connection_from_a_client_config_file() {
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(server.json(&["queues", "info", "from-file"])["queue_name"], "from-file");
 }
+
+#[test]
+fn redrive_returns_dead_letters_to_their_queue() {
+    let server = Server::start();
+    server.expect(0, &["queues", "create", "work"]);
+    server.expect(0, &["consumer", "add", "work", "--dead-letter-queue", "work-dlq", "--max-retries", "0"]);
+    for body in ["one", "two", "three"] {
+        server.expect(0, &["send", "work", body]);
+    }
+    let pulled = server.json(&["pull", "work", "--batch-size", "3"]);
+    let messages = pulled["messages"].as_array().expect("messages").clone();
+    let mut ack = vec!["ack", "work", "--delay-seconds", "0"];
+    for message in &messages {
+        ack.extend(["--retry", message["lease_id"].as_str().expect("lease")]);
+    }
+    server.expect(0, &ack);
+    assert_eq!(server.json(&["metrics", "work-dlq"])["backlog_count"], 3, "dead-lettered");
+
+    let first = server.json(&["redrive", "work-dlq", "--max", "2"]);
+    let work_id = server.json(&["queues", "info", "work"])["queue_id"].clone();
+    assert_eq!((first["moved"].as_u64(), &first["destination_queue_id"]), (Some(2), &work_id), "{first}");
+    let printed = server.expect(0, &["redrive", "work-dlq"]);
+    assert!(printed.contains("moved 1 messages"), "{printed}");
+    assert_eq!(server.json(&["metrics", "work"])["backlog_count"], 3);
+    assert_eq!(server.json(&["metrics", "work-dlq"])["backlog_count"], 0);
+
+    server.expect(1, &["redrive", "work-dlq", "--to", "work-dlq"]);
+    server.expect(1, &["redrive", "no-such-queue"]);
+    server.expect(2, &["redrive", "work-dlq", "--max", "0"]);
+}

@@ -10,7 +10,9 @@ use wharf_core::{QueueId, WharfResult};
 
 use super::{ok, Context};
 use crate::envelope::Success;
-use crate::requests::{AckBody, BatchBody, BatchSizeBody, ExtendBody, MessageBody, PullBody, PurgeRefsBody};
+use crate::requests::{
+    AckBody, BatchBody, BatchSizeBody, ExtendBody, MessageBody, PullBody, PurgeRefsBody, RedriveBody,
+};
 use crate::{json_out, render};
 
 /// How often a long-poll pull looks again for a message.
@@ -102,4 +104,19 @@ pub async fn extend(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let leases: Vec<String> = body.extend.into_iter().map(|lease| lease.lease_id).collect();
     let outcome = cx.broker.extend(cx.account, queue, &leases, body.visibility_timeout_ms).await?;
     ok(json!({"leases": outcome.extended, "warnings": outcome.warnings}))
+}
+
+/// Result `{"moved", "destination_queue_id", "metrics"}`; `metrics` is the
+/// redriven queue's after the move, so a client repeats until its
+/// `backlog_count` stops falling or `moved` is 0.
+pub async fn redrive(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
+    // An empty body is as good as `{}`: every field has a default.
+    let body: RedriveBody =
+        if cx.body.iter().all(u8::is_ascii_whitespace) { RedriveBody::default() } else { cx.json()? };
+    let outcome = cx.broker.redrive(cx.account, queue, body.into_request()?).await?;
+    ok(json!({
+        "moved": outcome.moved,
+        "destination_queue_id": outcome.destination.to_string(),
+        "metrics": render::metrics(&outcome.metrics),
+    }))
 }

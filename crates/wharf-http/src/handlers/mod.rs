@@ -70,6 +70,7 @@ pub async fn run(endpoint: &Endpoint, cx: &Context<'_>) -> WharfResult<Success> 
         Peek { queue } => messages::peek(cx, queue_id(queue)?).await,
         PurgeRefs { queue } => messages::purge_refs(cx, queue_id(queue)?).await,
         Extend { queue } => messages::extend(cx, queue_id(queue)?).await,
+        Redrive { queue } => messages::redrive(cx, queue_id(queue)?).await,
         Purge { queue } => queues::purge(cx, queue_id(queue)?).await,
         PurgeStatus { queue } => queues::purge_status(cx, queue_id(queue)?).await,
         Metrics { queue } => queues::metrics(cx, queue_id(queue)?).await,

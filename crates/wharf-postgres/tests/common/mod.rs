@@ -235,6 +235,15 @@ impl Broker for SchemaBroker {
         self.inner.purge_refs(account, queue, refs).await
     }
 
+    async fn redrive(
+        &self,
+        account: AccountId,
+        queue: QueueId,
+        request: wharf_core::model::RedriveRequest,
+    ) -> WharfResult<wharf_core::model::RedriveOutcome> {
+        self.inner.redrive(account, queue, request).await
+    }
+
     async fn purge(&self, account: AccountId, queue: QueueId) -> WharfResult<Queue> {
         self.inner.purge(account, queue).await
     }

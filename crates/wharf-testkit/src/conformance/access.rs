@@ -101,6 +101,7 @@ pub async fn scopes_and_accounts_are_enforced(server: &TestServer) {
         (Method::POST, q("/messages/preview/ack"), json!({})),
         (Method::POST, q("/messages/purge"), json!({"refs": []})),
         (Method::POST, q("/messages/extend"), json!({})),
+        (Method::POST, q("/messages/redrive"), json!({})),
         (Method::POST, q("/purge"), json!({"delete_messages_permanently": true})),
     ] {
         let reply = server.send(read(method.clone(), &path, body)).await;
@@ -203,6 +204,7 @@ pub async fn garbage_requests_get_envelopes(server: &TestServer) {
         "peek",
         "preview",
         "extend",
+        "redrive",
         "event_subscriptions",
         "subscriptions",
         "event_notifications",

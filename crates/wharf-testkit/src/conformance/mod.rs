@@ -11,6 +11,7 @@ pub mod limits;
 pub mod messages;
 pub mod monitoring;
 pub mod queues;
+pub mod redrive;
 pub mod subscriptions;
 
 use serde_json::Value;

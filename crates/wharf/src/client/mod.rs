@@ -1,5 +1,5 @@
 //! `wharf` as a client of a running server: queue and consumer admin, send,
-//! pull, ack, purge, pause/resume, metrics, tokens and accounts over the v4 REST API, the same
+//! pull, ack, purge, redrive, pause/resume, metrics, tokens and accounts over the v4 REST API, the same
 //! API every other Cloudflare Queues client uses.
 //!
 //! Exit codes scripts can rely on: 0 success, 1 the API (or the connection)
@@ -11,6 +11,7 @@ mod connection;
 mod messages;
 mod output;
 mod queues;
+mod redrive;
 
 use clap::Subcommand;
 
@@ -36,6 +37,8 @@ pub enum ClientCommand {
     Ack(messages::AckArgs),
     /// Delete every message of a queue.
     Purge(queues::PurgeArgs),
+    /// Move a dead letter queue's messages back to the queue they failed in.
+    Redrive(redrive::RedriveArgs),
     /// Pause delivery (pulls answer 409; sends still work).
     Pause(queues::QueueArg),
     /// Resume delivery.
@@ -60,6 +63,7 @@ pub async fn run(command: ClientCommand) -> Result<(), Fatal> {
         ClientCommand::Pull(args) => messages::pull(args).await,
         ClientCommand::Ack(args) => messages::ack(args).await,
         ClientCommand::Purge(args) => queues::purge(args).await,
+        ClientCommand::Redrive(args) => redrive::redrive(args).await,
         ClientCommand::Pause(args) => queues::set_paused(args, true).await,
         ClientCommand::Resume(args) => queues::set_paused(args, false).await,
         ClientCommand::Metrics(args) => queues::metrics(args).await,
