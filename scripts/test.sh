@@ -3,7 +3,7 @@
 # release build, and the black-box SDK suite against the built binary.
 #
 #   bash scripts/test.sh              # everything, in order
-#   bash scripts/test.sh sdk          # only the named steps (fmt clippy rust build sdk sdk-postgres compat crash)
+#   bash scripts/test.sh sdk          # only the named steps (fmt clippy build rust sdk sdk-postgres compat dashboard crash)
 #
 # Each step is a block below, marked `# --- step: NAME ---`. To add one (npm
 # compatibility tests under tests/compat, the SDK suite on postgres, …), copy a
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 LOG_DIR="$ROOT/target/test-logs"
 VENV="$ROOT/.venv"
-ALL_STEPS=(fmt clippy build rust sdk sdk-postgres compat crash)
+ALL_STEPS=(fmt clippy build rust sdk sdk-postgres compat dashboard crash)
 
 if [[ $# -gt 0 ]]; then
   SELECTED=("$@")
@@ -88,12 +88,14 @@ count_junit_tests() {
   counts=$(python3 - "$1" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
-root = ET.parse(sys.argv[1]).getroot()
-suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-tests = sum(int(s.get("tests", 0)) for s in suites)
-bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-skipped = sum(int(s.get("skipped", 0)) for s in suites)
-print(tests - bad - skipped, bad)
+# Test cases are counted one by one: node's reporter puts top-level tests
+# straight under <testsuites>, with no <testsuite> to carry totals.
+cases = list(ET.parse(sys.argv[1]).getroot().iter("testcase"))
+def has(case, *tags):
+    return any(case.find(tag) is not None for tag in tags)
+bad = sum(1 for case in cases if has(case, "failure", "error"))
+skipped = sum(1 for case in cases if has(case, "skipped") and not has(case, "failure", "error"))
+print(len(cases) - bad - skipped, bad)
 PY
 )
   TESTS_PASSED=$((TESTS_PASSED + ${counts% *}))
@@ -208,6 +210,27 @@ if wanted compat; then
   for report in "$LOG_DIR"/compat-*.xml; do
     if [[ -f $report ]]; then count_junit_tests "$report"; fi
   done
+  [[ $status -eq 0 ]] || exit "$status"
+  step_done
+fi
+
+# --- step: dashboard (the web dashboard in headless Chromium against target/release/wharf) ---
+if wanted dashboard; then
+  step dashboard "tests/dashboard: playwright-core driving Debian's chromium (log: target/test-logs/dashboard.log)"
+  require node "Node.js 20 or newer"
+  require npm "npm (comes with Node.js)"
+  require "${WHARF_CHROMIUM:-chromium}" "Chromium: apt-get install chromium (.ci/run installs it)"
+  test -x target/release/wharf || { echo "no target/release/wharf: run the build step first" >&2; exit 1; }
+  (cd tests/dashboard && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  set +e
+  (cd tests/dashboard && WHARF_BIN="$ROOT/target/release/wharf" \
+    WHARF_CHROMIUM="$(command -v "${WHARF_CHROMIUM:-chromium}")" \
+    node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=junit "--test-reporter-destination=$LOG_DIR/dashboard.xml" dashboard.test.mjs) \
+    2>&1 | tee "$LOG_DIR/dashboard.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [[ -f "$LOG_DIR/dashboard.xml" ]]; then count_junit_tests "$LOG_DIR/dashboard.xml"; fi
   [[ $status -eq 0 ]] || exit "$status"
   step_done
 fi

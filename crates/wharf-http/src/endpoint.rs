@@ -125,6 +125,8 @@ pub enum Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Healthz,
+    /// `GET /dashboard/…`: the web dashboard's static files.
+    Dashboard(crate::dashboard::Asset),
     /// `GET /metrics`: Prometheus figures (see `telemetry`).
     Metrics,
     VerifyToken,
@@ -174,6 +176,9 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, RouteError> {
     }
     if path == "/metrics" {
         return only(method, &[Method::GET], Route::Metrics);
+    }
+    if let Some(asset) = crate::dashboard::Asset::at(path) {
+        return only(method, &[Method::GET], Route::Dashboard(asset));
     }
     let Some(rest) = path.strip_prefix(API_PREFIX) else {
         return Err(RouteError::NoRoute);

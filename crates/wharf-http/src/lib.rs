@@ -7,6 +7,7 @@
 
 mod auth;
 mod body;
+mod dashboard;
 pub mod endpoint;
 mod envelope;
 #[doc(hidden)]
@@ -51,7 +52,7 @@ struct Api {
     telemetry: Telemetry,
 }
 
-/// The router serving `/healthz`, `/metrics` and `/client/v4/...`. `operator` is the
+/// The router serving `/healthz`, `/metrics`, `/dashboard/` and `/client/v4/...`. `operator` is the
 /// account `wharf serve` bootstrapped: only its write tokens may create
 /// other accounts.
 pub fn router(broker: Arc<dyn Broker>, limits: Limits, operator: AccountId) -> Router {
@@ -78,6 +79,7 @@ async fn handle(State(api): State<Arc<Api>>, request: Request) -> Response {
         Ok(route) => {
             let operation = match &route {
                 Route::Healthz => "healthz",
+                Route::Dashboard(_) => "dashboard",
                 Route::Metrics => "metrics",
                 Route::VerifyToken => "user-tokens-verify",
                 Route::User => "user-details",
@@ -134,6 +136,7 @@ async fn dispatch(
 ) -> Result<Response, WharfError> {
     match route {
         Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+        Route::Dashboard(asset) => Ok(dashboard::respond(asset)),
         Route::Metrics => {
             Ok(([(CONTENT_TYPE, HeaderValue::from_static(telemetry::CONTENT_TYPE))], api.telemetry.render())
                 .into_response())
