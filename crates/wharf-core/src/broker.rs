@@ -10,8 +10,8 @@ use crate::error::WharfResult;
 use crate::ids::{AccountId, ConsumerId, QueueId, SubscriptionId, TokenId};
 use crate::model::{
     Account, AckOutcome, Consumer, ConsumerSpec, ExtendOutcome, MessageView, NewMessage, Page, PullRequest, PullResult,
-    PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RedriveOutcome, RedriveRequest,
-    RetryRequest, Scope, Subscription, SubscriptionUpdate, TokenRecord,
+    PurgeStatus, Queue, QueueBacklog, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RedriveOutcome,
+    RedriveRequest, RetryRequest, Scope, Subscription, SubscriptionUpdate, TokenRecord,
 };
 use crate::stats::Stat;
 
@@ -156,6 +156,36 @@ pub trait Broker: Send + Sync + 'static {
     }
 
     // ---- monitoring ----
+
+    /// Every queue of the account with its backlog now, in no set order
+    /// (per-queue figures of `GET /metrics`). By default one list and one
+    /// metrics call per queue; backends override it with one pass.
+    async fn queue_backlogs(&self, account: AccountId) -> WharfResult<Vec<QueueBacklog>> {
+        let mut backlogs = Vec::new();
+        for page in 1.. {
+            let request = QueueListRequest { names: Vec::new(), page, per_page: 1000 };
+            let listed = self.list_queues(account, &request).await?;
+            let last = listed.items.len() < listed.per_page as usize;
+            for queue in listed.items {
+                let metrics = match self.metrics(account, queue.id).await {
+                    Ok(metrics) => metrics,
+                    // Deleted since the list: not a queue any more.
+                    Err(crate::WharfError::QueueNotFound) => continue,
+                    Err(error) => return Err(error),
+                };
+                backlogs.push(QueueBacklog {
+                    id: queue.id,
+                    name: queue.name,
+                    delivery_paused: queue.settings.delivery_paused,
+                    metrics,
+                });
+            }
+            if last {
+                break;
+            }
+        }
+        Ok(backlogs)
+    }
 
     /// The backend's own figures for `GET /metrics` (storage work done,
     /// backlog held), read now. Cheap: no I/O and no query, so a scrape

@@ -170,6 +170,15 @@ pub struct QueueMetrics {
     pub oldest_message_timestamp_ms: u64,
 }
 
+/// One queue's backlog, for per-queue monitoring figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueBacklog {
+    pub id: QueueId,
+    pub name: String,
+    pub delivery_paused: bool,
+    pub metrics: QueueMetrics,
+}
+
 /// Messages to move out of a queue, typically a dead letter queue, back
 /// into a queue that consumes them (DLQ redrive, a Wharf extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

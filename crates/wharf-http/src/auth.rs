@@ -45,6 +45,11 @@ fn presented(headers: &HeaderMap) -> WharfResult<Credentials> {
     Ok(Credentials::EmailKey { email: email.to_string(), key: key.to_string() })
 }
 
+/// Whether the request presents credentials at all (well-formed or not).
+pub fn has_credentials(headers: &HeaderMap) -> bool {
+    headers.contains_key(AUTHORIZATION) || headers.contains_key(AUTH_KEY) || headers.contains_key(AUTH_EMAIL)
+}
+
 /// Finds the live token the request's credentials name.
 pub async fn authenticate(broker: &dyn Broker, headers: &HeaderMap) -> WharfResult<TokenRecord> {
     let credentials = presented(headers)?;

@@ -138,8 +138,16 @@ async fn dispatch(
         Route::Healthz => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
         Route::Dashboard(asset) => Ok(dashboard::respond(asset)),
         Route::Metrics => {
-            Ok(([(CONTENT_TYPE, HeaderValue::from_static(telemetry::CONTENT_TYPE))], api.telemetry.render())
-                .into_response())
+            // Per-queue figures name queues, so only a token of their account
+            // gets them; without credentials the totals are public.
+            let queues = if auth::has_credentials(headers) {
+                let token = auth::authenticate(api.broker.as_ref(), headers).await?;
+                Some(api.broker.queue_backlogs(token.account).await?)
+            } else {
+                None
+            };
+            let text = api.telemetry.render(queues.as_deref());
+            Ok(([(CONTENT_TYPE, HeaderValue::from_static(telemetry::CONTENT_TYPE))], text).into_response())
         }
         Route::VerifyToken => {
             let token = auth::authenticate(api.broker.as_ref(), headers).await?;

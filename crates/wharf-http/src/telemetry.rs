@@ -2,8 +2,10 @@
 //!
 //! Per operation of the API, requests by status and their handling time;
 //! and what the backend reports of itself ([`Broker::stats`]: the engine's
-//! group commits and backlog). Only totals: no queue name, id or account
-//! appears, so the endpoint needs no token, like `/healthz`.
+//! group commits and backlog). Without a token only totals: no queue name,
+//! id or account appears, so the endpoint needs no token, like `/healthz`.
+//! With a token, the figures of each queue of the token's account follow
+//! ([`Telemetry::render`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +14,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use wharf_core::model::QueueBacklog;
 use wharf_core::stats::StatKind;
 use wharf_core::Broker;
 
@@ -31,6 +34,12 @@ const DURATION_BUCKETS: [f64; 16] =
 struct RequestLabels {
     operation: &'static str,
     status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    queue_id: String,
+    queue_name: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -76,16 +85,54 @@ impl Telemetry {
         self.durations.get_or_create(&OperationLabels { operation }).observe(elapsed.as_secs_f64());
     }
 
-    /// The exposition of every metric, read now.
-    pub fn render(&self) -> String {
+    /// The exposition of every metric, read now, then, when given, the
+    /// figures of each of `queues`.
+    pub fn render(&self, queues: Option<&[QueueBacklog]>) -> String {
         let mut text = String::with_capacity(16 * 1024);
+        let mut encode = || -> Result<(), std::fmt::Error> {
+            prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)?;
+            if let Some(queues) = queues {
+                prometheus_client::encoding::text::encode_registry(&mut text, &queue_registry(queues))?;
+            }
+            prometheus_client::encoding::text::encode_eof(&mut text)
+        };
         // Writing into a String cannot fail; a collector's own error would
         // only cut the text short.
-        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+        if let Err(error) = encode() {
             tracing::warn!(%error, "encoding /metrics failed");
         }
         text
     }
+}
+
+/// The per-queue figures, built for one scrape.
+fn queue_registry(queues: &[QueueBacklog]) -> Registry {
+    let mut registry = Registry::default();
+    let messages = Family::<QueueLabels, Gauge>::default();
+    let bytes = Family::<QueueLabels, Gauge>::default();
+    let oldest = Family::<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let paused = Family::<QueueLabels, Gauge>::default();
+    for queue in queues {
+        let labels = QueueLabels { queue_id: queue.id.to_string(), queue_name: queue.name.clone() };
+        let metrics = &queue.metrics;
+        messages.get_or_create(&labels).set(i64::try_from(metrics.backlog_count).unwrap_or(i64::MAX));
+        bytes.get_or_create(&labels).set(i64::try_from(metrics.backlog_bytes).unwrap_or(i64::MAX));
+        oldest.get_or_create(&labels).set(metrics.oldest_message_timestamp_ms as f64 / 1000.0);
+        paused.get_or_create(&labels).set(i64::from(queue.delivery_paused));
+    }
+    registry.register(
+        "wharf_queue_backlog_messages",
+        "Messages in the queue not yet acknowledged (ready, leased and delayed)",
+        messages,
+    );
+    registry.register("wharf_queue_backlog_bytes", "Bytes of the bodies of the queue's backlog", bytes);
+    registry.register(
+        "wharf_queue_oldest_message_timestamp_seconds",
+        "When the queue's oldest message was pushed (Unix time); 0 when the queue is empty",
+        oldest,
+    );
+    registry.register("wharf_queue_delivery_paused", "1 while the queue's delivery is paused", paused);
+    registry
 }
 
 /// The backend's own figures, read on every scrape.

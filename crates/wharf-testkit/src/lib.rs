@@ -62,6 +62,7 @@ macro_rules! api_conformance_suite {
             access::credentials_are_checked,
             access::scopes_and_accounts_are_enforced,
             access::routing_errors_use_the_envelope,
+            monitoring::metrics_with_a_token_show_each_queue_of_its_account,
             monitoring::metrics_count_requests_by_operation_and_status,
             access::garbage_requests_get_envelopes,
             subscriptions::subscription_lifecycle,

@@ -1,4 +1,5 @@
-//! `GET /metrics`: Prometheus figures, without a token.
+//! `GET /metrics`: Prometheus figures, without a token (totals) and with
+//! one (each queue of its account too).
 
 use reqwest::Method;
 use serde_json::json;
@@ -45,4 +46,61 @@ pub async fn metrics_count_requests_by_operation_and_status(server: &TestServer)
     let wrong_method =
         server.client.request(Method::POST, format!("{}/metrics", server.base)).bearer_auth(&server.token);
     server.send(wrong_method).await.fails(405, 7001);
+}
+
+/// The exposition fetched with `token`, which must be accepted.
+async fn scrape_with(server: &TestServer, token: &str) -> String {
+    let response = server.client.get(format!("{}/metrics", server.base)).bearer_auth(token).send().await;
+    let response = response.expect("scrape");
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.expect("metrics text");
+    assert_eq!(text.matches("# EOF").count(), 1, "one exposition, ended once: {text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    text
+}
+
+/// With a token, `/metrics` adds each queue of the token's account (and of
+/// no other): backlog, bytes, oldest message and paused state. Without one it
+/// names no queue; a bad token is refused as on every other path.
+pub async fn metrics_with_a_token_show_each_queue_of_its_account(server: &TestServer) {
+    let name = format!("depth-{}", &random_hex()[..8]);
+    let queue = server.create_queue(&name).await;
+    for body in ["a", "bb", "ccc"] {
+        server.push_text(&queue, body).await;
+    }
+    server.patch(&format!("/queues/{queue}"), json!({"settings": {"delivery_paused": true}})).await.ok();
+    let labels = format!(r#"{{queue_id="{queue}",queue_name="{name}"}}"#);
+    let other = server
+        .client
+        .post(server.api_url("/accounts"))
+        .bearer_auth(&server.token)
+        .json(&json!({"email": "other@example.com"}));
+    let other = server.send(other).await.ok();
+    let (other_account, other_token) = (other["id"].as_str().expect("id"), other["token"]["value"].as_str());
+    let other_token = other_token.expect("token").to_string();
+    let make = server
+        .client
+        .post(server.api_url(&format!("/accounts/{other_account}/queues")))
+        .bearer_auth(&other_token)
+        .json(&json!({"queue_name": "theirs"}));
+    server.send(make).await.ok();
+
+    let mine = scrape_with(server, &server.token).await;
+    let series = |metric: &str| sample(&mine, &format!("{metric}{labels}"));
+    assert_eq!(series("wharf_queue_backlog_messages"), Some(3.0), "{mine}");
+    assert_eq!(series("wharf_queue_backlog_bytes"), Some(6.0), "{mine}");
+    assert_eq!(series("wharf_queue_oldest_message_timestamp_seconds"), Some(crate::START_MS as f64 / 1000.0));
+    assert_eq!(series("wharf_queue_delivery_paused"), Some(1.0), "{mine}");
+    assert!(!mine.contains("theirs"), "another account's queue is not shown: {mine}");
+    assert!(mine.contains("wharf_http_requests_total"), "the totals are there too: {mine}");
+
+    let theirs = scrape_with(server, &other_token).await;
+    assert!(theirs.contains(r#"queue_name="theirs""#) && !theirs.contains(&name), "{theirs}");
+    let public = scrape(server).await;
+    assert!(!public.contains("wharf_queue_") && !public.contains(&name), "no queue without a token: {public}");
+
+    let refused = server.client.get(format!("{}/metrics", server.base)).bearer_auth("not-a-token-of-this-server-0");
+    server.send(refused).await.fails(403, 10000);
+    let malformed = server.client.get(format!("{}/metrics", server.base)).header("authorization", "Basic abc");
+    server.send(malformed).await.fails(400, 6003);
 }
