@@ -35,6 +35,10 @@ pub struct Limits {
     /// Largest backlog of one queue, in body bytes: a push that would pass
     /// it is refused (429, 10251).
     pub max_queue_backlog_bytes: u64,
+    /// Most request-body bytes the server holds at once, over all requests
+    /// being read or handled; a request that would pass it is refused at
+    /// once (429, 10250) instead of growing memory without bound.
+    pub max_inflight_request_bytes: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +65,7 @@ impl Limits {
             max_request_bytes: 4 * 1024 * 1024,
             max_queues_per_account: 10_000,
             max_queue_backlog_bytes: 25 * KB * KB * KB,
+            max_inflight_request_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The Cloudflare v4 envelope around every answer, success or failure.
 
-use axum::http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use axum::http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -138,6 +138,11 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error.code().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = json_response(status, &failure_body(&self.error));
+        if self.error == WharfError::Overloaded {
+            // Busy now, not broken: a second is long enough for the
+            // requests in flight to finish.
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if !self.allow.is_empty() {
             let allowed: Vec<&str> = self.allow.iter().map(Method::as_str).collect();
             if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {

@@ -5,6 +5,7 @@
 //! Every request goes through one handler, so that nothing axum would answer
 //! on its own (rejections, 404s, 405s) escapes the v4 failure envelope.
 
+mod admission;
 mod auth;
 mod body;
 mod dashboard;
@@ -48,6 +49,7 @@ use crate::telemetry::Telemetry;
 struct Api {
     broker: Arc<dyn Broker>,
     limits: Limits,
+    admission: admission::Admission,
     operator: AccountId,
     telemetry: Telemetry,
 }
@@ -57,7 +59,8 @@ struct Api {
 /// other accounts.
 pub fn router(broker: Arc<dyn Broker>, limits: Limits, operator: AccountId) -> Router {
     let telemetry = Telemetry::new(Arc::clone(&broker));
-    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits, operator, telemetry }))
+    let admission = admission::Admission::new(limits.max_inflight_request_bytes);
+    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits, admission, operator, telemetry }))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
@@ -161,6 +164,7 @@ async fn dispatch(
         Route::Account { account, endpoint } => {
             let token = auth::authenticate(api.broker.as_ref(), headers).await?;
             let account = auth::authorize(&token, &account, endpoint.required_scope())?;
+            let _reserved = api.admission.admit(headers, api.limits.max_request_bytes)?;
             let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
             let cx =
                 handlers::Context { broker: api.broker.as_ref(), limits: &api.limits, account, query, body: &bytes };
@@ -174,6 +178,7 @@ async fn dispatch(
                     action: "create accounts: only tokens of the operator account may",
                 });
             }
+            let _reserved = api.admission.admit(headers, api.limits.max_request_bytes)?;
             let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
             let cx = handlers::Context {
                 broker: api.broker.as_ref(),
