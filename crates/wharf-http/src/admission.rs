@@ -5,47 +5,60 @@
 //! with 429, 10250 and `Retry-After`, rather than queued: under a flood of
 //! large pushes memory stays bounded and clients back off.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::HeaderMap;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wharf_core::{WharfError, WharfResult};
 
-/// Reservations are counted in KiB: a u32 of them covers any body allowed.
-const UNIT: u64 = 1024;
-
+/// The budget: a plain atomic count of reserved bytes. (A tokio semaphore
+/// takes a mutex to give permits back, on every request with a body.)
 pub struct Admission {
-    permits: Arc<Semaphore>,
-    total_units: u64,
+    reserved: Arc<AtomicU64>,
+    max_bytes: u64,
+}
+
+/// Bytes reserved for one request, given back when it is dropped.
+pub struct Reservation {
+    reserved: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.reserved.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 impl Admission {
-    pub fn new(max_inflight_bytes: u64) -> Self {
-        let total_units = (max_inflight_bytes / UNIT).clamp(1, Semaphore::MAX_PERMITS as u64);
-        Self { permits: Arc::new(Semaphore::new(total_units as usize)), total_units }
+    pub fn new(max_bytes: u64) -> Self {
+        Self { reserved: Arc::new(AtomicU64::new(0)), max_bytes }
     }
 
     /// Reserves room for this request's body, which may be at most
     /// `body_limit` bytes; `None` when it has none (no length, not chunked).
-    pub fn admit(&self, headers: &HeaderMap, body_limit: u64) -> WharfResult<Option<OwnedSemaphorePermit>> {
+    pub fn admit(&self, headers: &HeaderMap, body_limit: u64) -> WharfResult<Option<Reservation>> {
         let declared = headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
-        let bytes = match declared {
+        let wanted = match declared {
             Some(length) => length.min(body_limit),
             None if headers.contains_key(TRANSFER_ENCODING) => body_limit,
             None => 0,
         };
-        if bytes == 0 {
+        if wanted == 0 {
             return Ok(None);
         }
         // A body larger than the whole budget (a budget set below
-        // `max_request_bytes`) waits for every other one to finish.
-        let units = bytes.div_ceil(UNIT).min(self.total_units);
-        let units = u32::try_from(units).unwrap_or(u32::MAX);
-        match Arc::clone(&self.permits).try_acquire_many_owned(units) {
-            Ok(permit) => Ok(Some(permit)),
-            Err(_) => Err(WharfError::Overloaded),
+        // `max_request_bytes`) fits only when nothing else is held.
+        let bytes = wanted.min(self.max_bytes);
+        let before = self.reserved.fetch_add(bytes, Ordering::AcqRel);
+        // Handed back at once when it does not fit: the reservation was
+        // never granted, and the request changes nothing.
+        let reservation = Reservation { reserved: Arc::clone(&self.reserved), bytes };
+        if before + bytes > self.max_bytes {
+            return Err(WharfError::Overloaded);
         }
+        Ok(Some(reservation))
     }
 }
 
@@ -67,7 +80,8 @@ mod tests {
         let first = admission.admit(&with_length(6 * 1024), 1 << 20).expect("fits");
         assert!(first.is_some());
         assert_eq!(admission.admit(&with_length(5 * 1024), 1 << 20).err(), Some(WharfError::Overloaded));
-        let small = admission.admit(&with_length(100), 1 << 20).expect("one KiB still fits");
+        let small = admission.admit(&with_length(4 * 1024), 1 << 20).expect("the rest still fits");
+        assert_eq!(admission.admit(&with_length(1), 1 << 20).err(), Some(WharfError::Overloaded), "all spent");
         assert!(admission.admit(&HeaderMap::new(), 1 << 20).expect("no body").is_none());
         drop((first, small));
         assert!(admission.admit(&with_length(10 * 1024), 1 << 20).expect("all free again").is_some());
