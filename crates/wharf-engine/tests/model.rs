@@ -1,6 +1,7 @@
 //! Model-based property test: random sequences of push, pull, ack, retry,
-//! time steps and crash-and-reopen run against the engine and against a
-//! plain in-memory model of one queue; every observation must agree.
+//! redrive to a second queue and back, time steps and crash-and-reopen run
+//! against the engine and against a plain in-memory model of the two
+//! queues; every observation must agree.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use proptest::prelude::*;
-use wharf_core::model::{ConsumerSpec, NewMessage, PullRequest, RetryRequest};
+use wharf_core::model::{ConsumerSpec, NewMessage, PullRequest, RedriveRequest, RetryRequest};
 use wharf_core::{AccountId, Broker, ManualClock, QueueId};
 use wharf_engine::Engine;
 
@@ -17,12 +18,28 @@ const VISIBILITY_MS: u64 = 1_000;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Push { count: usize, delayed: bool },
-    Pull { batch: u32 },
-    Ack { handle: usize },
-    Retry { handle: usize, delay_seconds: u32 },
-    Advance { ms: u64 },
+    Push {
+        count: usize,
+        delayed: bool,
+    },
+    Pull {
+        batch: u32,
+    },
+    Ack {
+        handle: usize,
+    },
+    Retry {
+        handle: usize,
+        delay_seconds: u32,
+    },
+    Advance {
+        ms: u64,
+    },
     Reopen,
+    /// Every ready message of the consumed queue to the side queue, or back.
+    Redrive {
+        back: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -33,6 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..64usize, 0..2u32).prop_map(|(handle, delay_seconds)| Op::Retry { handle, delay_seconds }),
         2 => (0..2_500u64).prop_map(|ms| Op::Advance { ms }),
         1 => Just(Op::Reopen),
+        1 => any::<bool>().prop_map(|back| Op::Redrive { back }),
     ]
 }
 
@@ -49,11 +67,15 @@ struct ModelMessage {
     status: Status,
 }
 
-/// One queue with an http_pull consumer, `MAX_RETRIES`, no dead letter queue.
+/// One queue with an http_pull consumer, `MAX_RETRIES`, no dead letter
+/// queue, and a side queue without a consumer that redrives move between.
 #[derive(Default)]
 struct Model {
     /// By arrival order, which is the engine's delivery order.
     messages: BTreeMap<u64, ModelMessage>,
+    /// Bodies in the side queue: never leased, so only their count and
+    /// size are observed.
+    side: Vec<String>,
     next: u64,
 }
 
@@ -116,6 +138,36 @@ impl Model {
     fn backlog(&self) -> (u64, u64) {
         (self.messages.len() as u64, self.messages.values().map(|m| m.body.len() as u64).sum())
     }
+
+    fn side_backlog(&self) -> (u64, u64) {
+        (self.side.len() as u64, self.side.iter().map(|body| body.len() as u64).sum())
+    }
+
+    /// A redrive of up to more messages than there are: every ready one
+    /// moves, ready at once with no attempts in its new queue.
+    fn redrive(&mut self, back: bool, now: u64) -> u64 {
+        if back {
+            let moved = std::mem::take(&mut self.side);
+            for body in &moved {
+                self.next += 1;
+                let message = ModelMessage { body: body.clone(), attempts: 0, status: Status::Ready { visible_at: 0 } };
+                self.messages.insert(self.next, message);
+            }
+            return moved.len() as u64;
+        }
+        let ready: Vec<u64> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| matches!(m.status, Status::Ready { visible_at } if visible_at <= now))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &ready {
+            if let Some(message) = self.messages.remove(key) {
+                self.side.push(message.body);
+            }
+        }
+        ready.len() as u64
+    }
 }
 
 struct Harness {
@@ -124,8 +176,11 @@ struct Harness {
     engine: Engine,
     account: AccountId,
     queue: QueueId,
-    /// Every lease handed out: (handle, body, attempts of that delivery).
-    handles: Vec<(String, String, u32)>,
+    side: QueueId,
+    /// Every lease handed out: (handle, body, attempts of that delivery,
+    /// the model's key of the message then). A redrive makes a message a
+    /// new one (new id, new key): leases of its old self no longer apply.
+    handles: Vec<(String, String, u32, u64)>,
 }
 
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
@@ -136,7 +191,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut spec: ConsumerSpec = pull_consumer(MAX_RETRIES, None);
     spec.settings.visibility_timeout_ms = VISIBILITY_MS;
     let queue = queue_with_consumer(&engine, account, "model", &spec).await;
-    let mut harness = Harness { dir, clock, engine, account, queue, handles: Vec::new() };
+    let side = engine.create_queue(account, "side", Default::default()).await.expect("side queue").id;
+    let mut harness = Harness { dir, clock, engine, account, queue, side, handles: Vec::new() };
     let mut model = Model::default();
 
     for op in ops {
@@ -168,22 +224,27 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .collect();
                 model.check_pull(batch, now, &got)?;
                 for (message, (body, attempts)) in pulled.messages.iter().zip(got) {
-                    harness.handles.push((message.handle.clone(), body, attempts));
+                    let key = model.key_of(&body).unwrap_or_default();
+                    harness.handles.push((message.handle.clone(), body, attempts, key));
                 }
             }
             Op::Ack { handle } => {
-                let Some((lease, body, _)) = harness.handles.get(handle).cloned() else { continue };
+                let Some((lease, body, _, key)) = harness.handles.get(handle).cloned() else { continue };
                 model.expire(now);
-                let expected = model.key_of(&body).map(|key| model.messages.remove(&key)).is_some();
+                let same = model.messages.get(&key).is_some_and(|message| message.body == body);
+                let expected = same && model.messages.remove(&key).is_some();
                 let outcome = harness.engine.ack(harness.account, harness.queue, &[lease], &[]).await.expect("ack");
                 prop_assert_eq!(outcome.ack_count, expected as u64);
             }
             Op::Retry { handle, delay_seconds } => {
-                let Some((lease, body, attempts)) = harness.handles.get(handle).cloned() else { continue };
+                let Some((lease, body, attempts, key)) = harness.handles.get(handle).cloned() else { continue };
                 model.expire(now);
-                let current = model.key_of(&body).filter(|key| {
-                    let message = &model.messages[key];
-                    message.attempts == attempts && matches!(message.status, Status::Leased { .. })
+                let current = Some(key).filter(|key| {
+                    model.messages.get(key).is_some_and(|message| {
+                        message.body == body
+                            && message.attempts == attempts
+                            && matches!(message.status, Status::Leased { .. })
+                    })
                 });
                 if let Some(key) = current {
                     model.fail_delivery(key, now, delay_seconds);
@@ -193,6 +254,14 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(outcome.retry_count, current.is_some() as u64);
             }
             Op::Advance { ms } => harness.clock.advance_ms(ms),
+            Op::Redrive { back } => {
+                model.expire(now);
+                let expected = model.redrive(back, now);
+                let (from, to) = if back { (harness.side, harness.queue) } else { (harness.queue, harness.side) };
+                let request = RedriveRequest { destination: Some(to), max_messages: 10_000 };
+                let outcome = harness.engine.redrive(harness.account, from, request).await.expect("redrive");
+                prop_assert_eq!(outcome.moved, expected, "messages moved by a redrive");
+            }
             Op::Reopen => {
                 // Every call above waited for durability, so dropping the engine
                 // loses nothing that was acknowledged. Leases are soft state:
@@ -216,6 +285,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         model.expire(now);
         let metrics = harness.engine.metrics(harness.account, harness.queue).await.expect("metrics");
         prop_assert_eq!((metrics.backlog_count, metrics.backlog_bytes), model.backlog());
+        let side = harness.engine.metrics(harness.account, harness.side).await.expect("side metrics");
+        prop_assert_eq!((side.backlog_count, side.backlog_bytes), model.side_backlog());
     }
     Ok(())
 }
