@@ -90,7 +90,12 @@ import sys
 import xml.etree.ElementTree as ET
 # Test cases are counted one by one: node's reporter puts top-level tests
 # straight under <testsuites>, with no <testsuite> to carry totals.
-cases = list(ET.parse(sys.argv[1]).getroot().iter("testcase"))
+# Control characters (a reporter's colour codes inside a failure message)
+# are not allowed in XML: dropped before parsing.
+import re
+text = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", text)
+cases = list(ET.fromstring(text).iter("testcase"))
 def has(case, *tags):
     return any(case.find(tag) is not None for tag in tags)
 bad = sum(1 for case in cases if has(case, "failure", "error"))
@@ -223,7 +228,7 @@ if wanted dashboard; then
   test -x target/release/wharf || { echo "no target/release/wharf: run the build step first" >&2; exit 1; }
   (cd tests/dashboard && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   set +e
-  (cd tests/dashboard && WHARF_BIN="$ROOT/target/release/wharf" \
+  (cd tests/dashboard && NO_COLOR=1 FORCE_COLOR=0 WHARF_BIN="$ROOT/target/release/wharf" \
     WHARF_CHROMIUM="$(command -v "${WHARF_CHROMIUM:-chromium}")" \
     node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=junit "--test-reporter-destination=$LOG_DIR/dashboard.xml" dashboard.test.mjs) \

@@ -167,6 +167,25 @@ test('deleting a queue from the page removes it', async () => {
   assert.equal(await server.queueByName(name), undefined);
 });
 
+test('a long queue list is paged, fifty queues at a time', async () => {
+  const made = [];
+  for (let n = 0; n < 60; n += 1) {
+    made.push((await server.ok('POST', '/queues', { queue_name: uniqueName(`many-${n}`) })).queue_id);
+  }
+  const total = (await server.ok('GET', '/queues?per_page=1000')).length;
+  assert.ok(total > 50);
+  await page.getByTestId('page-info').filter({ hasText: `page 1 of 2 (${total} queues)` }).waitFor();
+  assert.equal(await page.locator('tr[data-queue]').count(), 50);
+  await page.getByTestId('page-next').click();
+  await page.getByTestId('page-info').filter({ hasText: 'page 2 of 2' }).waitFor();
+  assert.equal(await page.locator('tr[data-queue]').count(), total - 50);
+  assert.equal(await page.getByTestId('page-next').isDisabled(), true);
+  await page.getByTestId('page-prev').click();
+  await page.getByTestId('page-info').filter({ hasText: 'page 1 of 2' }).waitFor();
+  for (const id of made) await server.ok('DELETE', `/queues/${id}`);
+  await page.getByTestId('pager').waitFor({ state: 'hidden' });
+});
+
 test('sign out forgets the token; a read token may look but not change', async () => {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByTestId('sign-in').waitFor();

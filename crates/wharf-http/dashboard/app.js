@@ -6,9 +6,15 @@
 
 const REFRESH_MS = 3000;
 const PEEK_BATCH = 10;
+// Queues shown (and their metrics fetched) per page: each refresh costs one
+// metrics call per shown queue, so an account of thousands stays cheap.
+const PAGE_SIZE = 50;
+const LIST_PAGE = 1000;
 const SHOWN_BODY_CHARS = 500;
 
-const state = { token: null, account: null, queues: [], selected: null, timer: null };
+// `queues`: every queue of the account, each with its metrics when it is
+// on the shown page or selected (else null).
+const state = { token: null, account: null, queues: [], selected: null, timer: null, page: 1 };
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -125,7 +131,7 @@ const current = () => state.queues.find(({ queue }) => queue.queue_id === state.
 function renderQueues() {
   const rows = $("queue-rows");
   rows.replaceChildren();
-  for (const { queue, metrics } of state.queues) {
+  for (const { queue, metrics } of shownQueues()) {
     const row = document.createElement("tr");
     row.dataset.queue = queue.queue_name;
     if (queue.queue_id === state.selected) row.className = "selected";
@@ -150,7 +156,15 @@ function renderQueues() {
     rows.appendChild(row);
   }
   $("no-queues").hidden = state.queues.length > 0;
+  const pages = pageCount();
+  $("pager").hidden = pages <= 1;
+  $("page-info").textContent = `page ${state.page} of ${pages} (${state.queues.length} queues)`;
+  $("page-prev").disabled = state.page <= 1;
+  $("page-next").disabled = state.page >= pages;
 }
+
+const pageCount = () => Math.max(1, Math.ceil(state.queues.length / PAGE_SIZE));
+const shownQueues = () => state.queues.slice((state.page - 1) * PAGE_SIZE, state.page * PAGE_SIZE);
 
 function renderDetail({ queue, metrics }) {
   $("detail").hidden = false;
@@ -207,18 +221,30 @@ function renderPeeked(messages) {
 // ---- loading -------------------------------------------------------------------
 
 async function refresh() {
-  const listed = await call("GET", accountPath("/queues?per_page=1000"));
-  const queues = listed.result || [];
-  // A queue deleted between the list and its metrics shows "–" until the next refresh.
-  const metrics = await Promise.all(
-    queues.map((queue) =>
-      call("GET", accountPath(`/queues/${queue.queue_id}/metrics`)).then(
-        (envelope) => envelope.result,
-        () => null,
+  // Names and consumers of every queue (dead-letter links need them all),
+  // one list call per thousand queues.
+  const queues = [];
+  for (let page = 1; ; page += 1) {
+    const listed = await call("GET", accountPath(`/queues?page=${page}&per_page=${LIST_PAGE}`));
+    queues.push(...(listed.result || []));
+    const info = listed.result_info || {};
+    if (!info.total_pages || page >= info.total_pages) break;
+  }
+  state.queues = queues.map((queue) => ({ queue, metrics: null }));
+  state.page = Math.min(state.page, pageCount());
+  // Metrics of the shown page and of the selected queue only. A queue
+  // deleted between the list and its metrics shows "–" until the next refresh.
+  const wanted = new Set([...shownQueues(), current()].filter(Boolean));
+  await Promise.all(
+    [...wanted].map((entry) =>
+      call("GET", accountPath(`/queues/${entry.queue.queue_id}/metrics`)).then(
+        (envelope) => {
+          entry.metrics = envelope.result;
+        },
+        () => {},
       ),
     ),
   );
-  state.queues = queues.map((queue, n) => ({ queue, metrics: metrics[n] }));
   renderQueues();
   const selected = current();
   if (selected) {
@@ -228,6 +254,11 @@ async function refresh() {
     $("detail").hidden = true;
   }
   $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+}
+
+function turnPage(step) {
+  state.page = Math.min(Math.max(1, state.page + step), pageCount());
+  return refresh();
 }
 
 function select(queueId) {
@@ -331,7 +362,7 @@ async function signIn(token) {
 function signOut() {
   clearInterval(state.timer);
   sessionStorage.removeItem("wharf-token");
-  Object.assign(state, { token: null, account: null, queues: [], selected: null, timer: null });
+  Object.assign(state, { token: null, account: null, queues: [], selected: null, timer: null, page: 1 });
   $("console").hidden = true;
   $("detail").hidden = true;
   $("signin").hidden = false;
@@ -350,6 +381,8 @@ $("signin-form").addEventListener(
 );
 $("sign-out").addEventListener("click", signOut);
 $("create-form").addEventListener("submit", guarded(create));
+$("page-prev").addEventListener("click", guarded(() => turnPage(-1)));
+$("page-next").addEventListener("click", guarded(() => turnPage(1)));
 $("send-form").addEventListener("submit", guarded(send));
 for (const button of document.querySelectorAll("[data-action]")) {
   button.addEventListener(
