@@ -9,8 +9,8 @@ use wharf_core::broker::{IssuedToken, NewSubscription};
 use wharf_core::lease::HandleKind;
 use wharf_core::model::{
     Account, AckOutcome, Consumer, ConsumerSpec, ExtendOutcome, MessageView, NewMessage, Page, PullRequest, PullResult,
-    PurgeStatus, Queue, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RedriveOutcome, RedriveRequest,
-    RetryRequest, Scope, Subscription, SubscriptionUpdate, TokenRecord,
+    PurgeStatus, Queue, QueueBacklog, QueueListRequest, QueueMetrics, QueueSettings, QueueUpdate, RedriveOutcome,
+    RedriveRequest, RetryRequest, Scope, Subscription, SubscriptionUpdate, TokenRecord,
 };
 use wharf_core::{AccountId, Broker, ConsumerId, QueueId, SubscriptionId, TokenId, WharfResult};
 
@@ -205,6 +205,11 @@ impl Broker for PostgresBroker {
 
     async fn tick(&self) -> WharfResult<()> {
         self.sweep().await
+    }
+
+    async fn queue_backlogs(&self, account: AccountId) -> WharfResult<Vec<QueueBacklog>> {
+        let client = self.client().await?;
+        crate::counters::account_backlogs(&client, account).await
     }
 
     /// This node's connection pool: the backlog lives in the database, for

@@ -69,3 +69,38 @@ pub(crate) async fn metrics_of<C: GenericClient + Sync>(client: &C, queue: Queue
         oldest_message_timestamp_ms: u64_of(&row, "oldest")?,
     })
 }
+
+/// Every queue of the account with its backlog, in one read-only statement
+/// (per-queue figures of `GET /metrics`). Unlike the API's metrics call it
+/// runs no housekeeping first: what it shows is at most one sweep (a
+/// second) behind, and a scrape of thousands of queues writes nothing.
+pub(crate) async fn account_backlogs<C: GenericClient + Sync>(
+    client: &C,
+    account: wharf_core::AccountId,
+) -> WharfResult<Vec<wharf_core::model::QueueBacklog>> {
+    let stmt = prepared(
+        client,
+        "SELECT q.id, q.name, q.delivery_paused, \
+             coalesce((SELECT sum(c.count) FROM queue_counters c WHERE c.queue_id = q.id), 0)::bigint AS count, \
+             coalesce((SELECT sum(c.bytes) FROM queue_counters c WHERE c.queue_id = q.id), 0)::bigint AS bytes, \
+             coalesce((SELECT m.timestamp_ms FROM messages m WHERE m.queue_id = q.id ORDER BY m.id LIMIT 1), 0) \
+                 AS oldest \
+             FROM queues q WHERE q.account_id = $1",
+    )
+    .await?;
+    let rows = client.query(&stmt, &[&id_bytes(account.0)]).await.map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            Ok(wharf_core::model::QueueBacklog {
+                id: crate::rows::queue_id(row, "id")?,
+                name: crate::rows::get(row, "name")?,
+                delivery_paused: crate::rows::get(row, "delivery_paused")?,
+                metrics: QueueMetrics {
+                    backlog_count: u64_of(row, "count")?,
+                    backlog_bytes: u64_of(row, "bytes")?,
+                    oldest_message_timestamp_ms: u64_of(row, "oldest")?,
+                },
+            })
+        })
+        .collect()
+}

@@ -235,6 +235,10 @@ impl Broker for SchemaBroker {
         self.inner.purge_refs(account, queue, refs).await
     }
 
+    async fn queue_backlogs(&self, account: AccountId) -> WharfResult<Vec<wharf_core::model::QueueBacklog>> {
+        self.inner.queue_backlogs(account).await
+    }
+
     async fn redrive(
         &self,
         account: AccountId,
