@@ -17,6 +17,7 @@ mod handlers;
 mod identity;
 mod integral;
 mod json_out;
+mod queue_counts;
 mod render;
 mod requests;
 mod telemetry;
@@ -50,6 +51,7 @@ struct Api {
     broker: Arc<dyn Broker>,
     limits: Limits,
     admission: admission::Admission,
+    counts: queue_counts::QueueCounts,
     operator: AccountId,
     telemetry: Telemetry,
 }
@@ -60,7 +62,9 @@ struct Api {
 pub fn router(broker: Arc<dyn Broker>, limits: Limits, operator: AccountId) -> Router {
     let telemetry = Telemetry::new(Arc::clone(&broker));
     let admission = admission::Admission::new(limits.max_inflight_request_bytes);
-    Router::new().fallback(handle).with_state(Arc::new(Api { broker, limits, admission, operator, telemetry }))
+    let counts = queue_counts::QueueCounts::default();
+    let api = Api { broker, limits, admission, counts, operator, telemetry };
+    Router::new().fallback(handle).with_state(Arc::new(api))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets
@@ -149,7 +153,7 @@ async fn dispatch(
             } else {
                 None
             };
-            let text = api.telemetry.render(queues.as_deref());
+            let text = api.telemetry.render(queues.as_deref(), &api.counts);
             Ok(([(CONTENT_TYPE, HeaderValue::from_static(telemetry::CONTENT_TYPE))], text).into_response())
         }
         Route::VerifyToken => {
@@ -166,8 +170,14 @@ async fn dispatch(
             let account = auth::authorize(&token, &account, endpoint.required_scope())?;
             let _reserved = api.admission.admit(headers, api.limits.max_request_bytes)?;
             let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
-            let cx =
-                handlers::Context { broker: api.broker.as_ref(), limits: &api.limits, account, query, body: &bytes };
+            let cx = handlers::Context {
+                broker: api.broker.as_ref(),
+                counts: &api.counts,
+                limits: &api.limits,
+                account,
+                query,
+                body: &bytes,
+            };
             Ok(handlers::run(&endpoint, &cx).await?.into_response())
         }
         Route::Caller { endpoint } => {
@@ -182,6 +192,7 @@ async fn dispatch(
             let bytes = read_body(headers, body, api.limits.max_request_bytes).await?;
             let cx = handlers::Context {
                 broker: api.broker.as_ref(),
+                counts: &api.counts,
                 limits: &api.limits,
                 account: token.account,
                 query,

@@ -18,6 +18,8 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use wharf_core::model::QueueBacklog;
+
+use crate::queue_counts::QueueCounts;
 use wharf_core::stats::StatKind;
 use wharf_core::Broker;
 
@@ -87,12 +89,12 @@ impl Telemetry {
 
     /// The exposition of every metric, read now, then, when given, the
     /// figures of each of `queues`.
-    pub fn render(&self, queues: Option<&[QueueBacklog]>) -> String {
+    pub fn render(&self, queues: Option<&[QueueBacklog]>, counts: &QueueCounts) -> String {
         let mut text = String::with_capacity(16 * 1024);
         let mut encode = || -> Result<(), std::fmt::Error> {
             prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)?;
             if let Some(queues) = queues {
-                prometheus_client::encoding::text::encode_registry(&mut text, &queue_registry(queues))?;
+                prometheus_client::encoding::text::encode_registry(&mut text, &queue_registry(queues, counts))?;
             }
             prometheus_client::encoding::text::encode_eof(&mut text)
         };
@@ -106,12 +108,13 @@ impl Telemetry {
 }
 
 /// The per-queue figures, built for one scrape.
-fn queue_registry(queues: &[QueueBacklog]) -> Registry {
+fn queue_registry(queues: &[QueueBacklog], counts: &QueueCounts) -> Registry {
     let mut registry = Registry::default();
     let messages = Family::<QueueLabels, Gauge>::default();
     let bytes = Family::<QueueLabels, Gauge>::default();
     let oldest = Family::<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let paused = Family::<QueueLabels, Gauge>::default();
+    let [pushed, delivered, acked, retried] = std::array::from_fn(|_| Family::<QueueLabels, Counter>::default());
     for queue in queues {
         let labels = QueueLabels { queue_id: queue.id.to_string(), queue_name: queue.name.clone() };
         let metrics = &queue.metrics;
@@ -119,6 +122,11 @@ fn queue_registry(queues: &[QueueBacklog]) -> Registry {
         bytes.get_or_create(&labels).set(i64::try_from(metrics.backlog_bytes).unwrap_or(i64::MAX));
         oldest.get_or_create(&labels).set(metrics.oldest_message_timestamp_ms as f64 / 1000.0);
         paused.get_or_create(&labels).set(i64::from(queue.delivery_paused));
+        let count = counts.get(queue.id);
+        pushed.get_or_create(&labels).inc_by(count.pushed);
+        delivered.get_or_create(&labels).inc_by(count.delivered);
+        acked.get_or_create(&labels).inc_by(count.acked);
+        retried.get_or_create(&labels).inc_by(count.retried);
     }
     registry.register(
         "wharf_queue_backlog_messages",
@@ -132,6 +140,18 @@ fn queue_registry(queues: &[QueueBacklog]) -> Registry {
         oldest,
     );
     registry.register("wharf_queue_delivery_paused", "1 while the queue's delivery is paused", paused);
+    registry.register("wharf_queue_messages_pushed", "Messages pushed through this node since it started", pushed);
+    registry.register(
+        "wharf_queue_messages_delivered",
+        "Messages pulled (leased) through this node since it started, redeliveries included",
+        delivered,
+    );
+    registry.register("wharf_queue_messages_acked", "Messages acknowledged through this node since it started", acked);
+    registry.register(
+        "wharf_queue_messages_retried",
+        "Messages a consumer asked to retry through this node since it started",
+        retried,
+    );
     registry
 }
 

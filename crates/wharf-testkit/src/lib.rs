@@ -63,6 +63,7 @@ macro_rules! api_conformance_suite {
             access::scopes_and_accounts_are_enforced,
             access::routing_errors_use_the_envelope,
             monitoring::metrics_with_a_token_show_each_queue_of_its_account,
+            monitoring::metrics_with_a_token_count_each_queues_messages,
             monitoring::metrics_count_requests_by_operation_and_status,
             access::garbage_requests_get_envelopes,
             subscriptions::subscription_lifecycle,

@@ -10,6 +10,7 @@ use wharf_core::{QueueId, WharfResult};
 
 use super::{ok, Context};
 use crate::envelope::Success;
+use crate::queue_counts::Counts;
 use crate::requests::{
     AckBody, BatchBody, BatchSizeBody, ExtendBody, MessageBody, PullBody, PurgeRefsBody, RedriveBody,
 };
@@ -26,12 +27,15 @@ fn metrics_result(metrics: &wharf_core::model::QueueMetrics) -> WharfResult<Succ
 pub async fn push(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let message = cx.json::<MessageBody>()?.into_new_message(cx.limits)?;
     let metrics = cx.broker.push(cx.account, queue, vec![message]).await?;
+    cx.counts.add(queue, Counts { pushed: 1, ..Counts::default() });
     metrics_result(&metrics)
 }
 
 pub async fn push_batch(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let messages = cx.json::<BatchBody>()?.into_new_messages(cx.limits)?;
+    let pushed = messages.len() as u64;
     let metrics = cx.broker.push(cx.account, queue, messages).await?;
+    cx.counts.add(queue, Counts { pushed, ..Counts::default() });
     metrics_result(&metrics)
 }
 
@@ -60,6 +64,9 @@ pub async fn pull(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
             tokio::time::sleep(wait).await;
         }
     };
+    if !result.messages.is_empty() {
+        cx.counts.add(queue, Counts { delivered: result.messages.len() as u64, ..Counts::default() });
+    }
     Ok(Success::encoded(render::pull_result_size(&result), |out| render::write_pull_result(out, &result)))
 }
 
@@ -67,6 +74,10 @@ pub async fn ack(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     let body: AckBody = cx.json()?;
     let retries = body.retry_requests(cx.limits)?;
     let outcome = cx.broker.ack(cx.account, queue, &body.into_lease_ids(), &retries).await?;
+    let (acked, retried) = (outcome.ack_count, outcome.retry_count);
+    if acked + retried > 0 {
+        cx.counts.add(queue, Counts { acked, retried, ..Counts::default() });
+    }
     Ok(Success::encoded(64, |out| {
         json_out::write_ack_result(out, outcome.ack_count, outcome.retry_count, &outcome.warnings)
     }))

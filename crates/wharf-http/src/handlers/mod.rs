@@ -16,6 +16,8 @@ use crate::envelope::Success;
 /// What every operation may need of the request.
 pub struct Context<'a> {
     pub broker: &'a dyn Broker,
+    /// Per-queue message counts for `/metrics`.
+    pub counts: &'a crate::queue_counts::QueueCounts,
     pub limits: &'a Limits,
     pub account: AccountId,
     pub query: &'a Query,

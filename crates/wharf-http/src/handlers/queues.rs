@@ -45,6 +45,7 @@ pub async fn update(cx: &Context<'_>, queue: QueueId, replace: bool) -> WharfRes
 
 pub async fn delete(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
     cx.broker.delete_queue(cx.account, queue).await?;
+    cx.counts.forget(queue);
     ok(Value::Null)
 }
 

@@ -104,3 +104,36 @@ pub async fn metrics_with_a_token_show_each_queue_of_its_account(server: &TestSe
     let malformed = server.client.get(format!("{}/metrics", server.base)).header("authorization", "Basic abc");
     server.send(malformed).await.fails(400, 6003);
 }
+
+/// With a token, each queue's messages pushed, delivered, acked and retried
+/// through this server are counted, batches and redeliveries included.
+pub async fn metrics_with_a_token_count_each_queues_messages(server: &TestServer) {
+    let name = format!("flow-{}", &random_hex()[..8]);
+    let queue = server.pull_queue(&name, json!({})).await;
+    let batch = json!({"messages": [{"body": "1"}, {"body": "2"}, {"body": "3"}]});
+    server.post(&format!("/queues/{queue}/messages/batch"), batch).await.ok();
+    server.push_text(&queue, "4").await;
+    let pulled = server.pull(&queue, json!({"batch_size": 3})).await;
+    assert_eq!(pulled.len(), 3);
+    let lease = |n: usize| pulled[n]["lease_id"].as_str().expect("lease").to_string();
+    let retry = json!([{"lease_id": lease(2), "delay_seconds": 0}]);
+    server.ack(&queue, &[&lease(0), &lease(1)], retry).await;
+    let again = server.pull(&queue, json!({"batch_size": 10})).await;
+    assert_eq!(again.len(), 2, "the retried message and the fourth");
+    // An ack of nothing and an empty pull count nothing.
+    server.ack(&queue, &[], json!([])).await;
+
+    let text = scrape_with(server, &server.token).await;
+    let labels = format!(r#"{{queue_id="{queue}",queue_name="{name}"}}"#);
+    let series = |metric: &str| sample(&text, &format!("{metric}_total{labels}"));
+    assert_eq!(series("wharf_queue_messages_pushed"), Some(4.0), "{text}");
+    assert_eq!(series("wharf_queue_messages_delivered"), Some(5.0), "{text}");
+    assert_eq!(series("wharf_queue_messages_acked"), Some(2.0), "{text}");
+    assert_eq!(series("wharf_queue_messages_retried"), Some(1.0), "{text}");
+    assert!(!scrape(server).await.contains("wharf_queue_messages"), "none without a token");
+
+    // A deleted queue's series go with it.
+    server.delete(&format!("/queues/{queue}")).await.ok();
+    let after = scrape_with(server, &server.token).await;
+    assert!(!after.contains(&name), "{after}");
+}
