@@ -114,7 +114,6 @@ pub trait Broker: Send + Sync + 'static {
         queue: QueueId,
         refs: &[String],
     ) -> WharfResult<std::collections::BTreeMap<String, String>>;
-    /// Deletes every message of the queue.
     /// Moves up to `max_messages` of the queue's ready messages (not leased,
     /// not delayed), oldest first, into another queue of the account, where
     /// they are ready at once with no attempts counted; they keep their
@@ -122,6 +121,7 @@ pub trait Broker: Send + Sync + 'static {
     /// Messages that would take the destination past its backlog limit stay.
     async fn redrive(&self, account: AccountId, queue: QueueId, request: RedriveRequest)
         -> WharfResult<RedriveOutcome>;
+    /// Deletes every message of the queue.
     async fn purge(&self, account: AccountId, queue: QueueId) -> WharfResult<Queue>;
     async fn purge_status(&self, account: AccountId, queue: QueueId) -> WharfResult<PurgeStatus>;
     async fn metrics(&self, account: AccountId, queue: QueueId) -> WharfResult<QueueMetrics>;
@@ -159,7 +159,8 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Every queue of the account with its backlog now, in no set order
     /// (per-queue figures of `GET /metrics`). By default one list and one
-    /// metrics call per queue; backends override it with one pass.
+    /// metrics call per queue, cheap on the engine (memory); PostgreSQL
+    /// overrides it with one statement.
     async fn queue_backlogs(&self, account: AccountId) -> WharfResult<Vec<QueueBacklog>> {
         let mut backlogs = Vec::new();
         for page in 1.. {

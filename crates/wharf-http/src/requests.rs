@@ -307,7 +307,7 @@ pub struct ExtendBody {
 
 /// `POST …/messages/redrive` (a Wharf extension). An empty body moves up to
 /// the most one call moves into the queue that dead-letters into this one.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct RedriveBody {
     #[serde(default)]
     pub destination_queue_id: Option<String>,

@@ -121,9 +121,8 @@ pub async fn extend(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
 /// redriven queue's after the move, so a client repeats until its
 /// `backlog_count` stops falling or `moved` is 0.
 pub async fn redrive(cx: &Context<'_>, queue: QueueId) -> WharfResult<Success> {
-    // An empty body is as good as `{}`: every field has a default.
-    let body: RedriveBody =
-        if cx.body.iter().all(u8::is_ascii_whitespace) { RedriveBody::default() } else { cx.json()? };
+    // Every field has a default, and an empty body parses as `{}`.
+    let body: RedriveBody = cx.json()?;
     let outcome = cx.broker.redrive(cx.account, queue, body.into_request()?).await?;
     ok(json!({
         "moved": outcome.moved,
