@@ -115,10 +115,11 @@ pub trait Broker: Send + Sync + 'static {
         refs: &[String],
     ) -> WharfResult<std::collections::BTreeMap<String, String>>;
     /// Moves up to `max_messages` of the queue's ready messages (not leased,
-    /// not delayed), oldest first, into another queue of the account, where
-    /// they are ready at once with no attempts counted; they keep their
-    /// timestamp and body. All or none: a move that fails moves nothing.
-    /// Messages that would take the destination past its backlog limit stay.
+    /// not delayed), in the order pulls would get them, into another queue
+    /// of the account, where they are ready at once with no attempts
+    /// counted; they keep their timestamp and body. All or none: a move that
+    /// fails moves nothing. Messages that would take the destination past
+    /// its backlog limit stay.
     async fn redrive(&self, account: AccountId, queue: QueueId, request: RedriveRequest)
         -> WharfResult<RedriveOutcome>;
     /// Deletes every message of the queue.
