@@ -149,6 +149,43 @@ test('a dead letter queue is redriven from the page', async () => {
   assert.equal(await page.getByTestId('redrive').isDisabled(), true);
 });
 
+test('settings are edited and a pull consumer added and removed from the page', async () => {
+  const name = uniqueName('tuned');
+  const queue = await server.ok('POST', '/queues', { queue_name: name });
+  await row(name).getByRole('button', { name }).click();
+  await page.getByTestId('detail-name').filter({ hasText: name }).waitFor();
+
+  await page.getByTestId('set-delay').fill('5');
+  await page.getByTestId('set-retention').fill('3600');
+  await page.getByTestId('save-settings').click();
+  await status().filter({ hasText: `Saved the settings of ${name}` }).waitFor();
+  const saved = (await server.queueByName(name)).settings;
+  assert.deepEqual([saved.delivery_delay, saved.message_retention_period], [5, 3600]);
+
+  // A retention below the minimum is the server's to refuse; nothing changes.
+  await page.getByTestId('set-retention').fill('10');
+  await page.getByTestId('save-settings').click();
+  await status().filter({ hasText: 'Error 100128' }).waitFor();
+  assert.equal((await server.queueByName(name)).settings.message_retention_period, 3600);
+
+  await page.getByTestId('con-dlq').fill(`${name}-dlq`);
+  await page.getByTestId('con-retries').fill('1');
+  await page.getByTestId('add-consumer').click();
+  await status().filter({ hasText: `Added a pull consumer to ${name}` }).waitFor();
+  const consumers = await server.ok('GET', `/queues/${queue.queue_id}/consumers`);
+  assert.equal(consumers.length, 1);
+  assert.deepEqual(
+    [consumers[0].type, consumers[0].dead_letter_queue, consumers[0].settings.max_retries],
+    ['http_pull', `${name}-dlq`, 1],
+  );
+  await page.getByTestId('consumer-form').waitFor({ state: 'hidden' });
+
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByTestId('remove-consumer').click();
+  await page.getByTestId('consumer-form').waitFor();
+  assert.deepEqual(await server.ok('GET', `/queues/${queue.queue_id}/consumers`), []);
+});
+
 test('the server refusing an input shows its error and changes nothing', async () => {
   const before = (await server.ok('GET', '/queues?per_page=1000')).length;
   await page.getByTestId('new-queue').fill('Not A Valid Name');

@@ -14,7 +14,9 @@ const SHOWN_BODY_CHARS = 500;
 
 // `queues`: every queue of the account, each with its metrics when it is
 // on the shown page or selected (else null).
-const state = { token: null, account: null, queues: [], selected: null, timer: null, page: 1 };
+// `formFor`: the queue whose settings the settings form was filled from; it
+// is refilled only when another queue is shown, not under the user's typing.
+const state = { token: null, account: null, queues: [], selected: null, timer: null, page: 1, formFor: null };
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -192,6 +194,13 @@ function renderDetail({ queue, metrics }) {
   if (consumer && consumer.settings) {
     fact("Consumer settings", Object.entries(consumer.settings).map(([key, value]) => `${key} ${value}`).join(", "));
   }
+  if (state.formFor !== queue.queue_id) {
+    state.formFor = queue.queue_id;
+    $("set-delay").value = String(settings.delivery_delay ?? 0);
+    $("set-retention").value = String(settings.message_retention_period ?? "");
+  }
+  $("consumer-form").hidden = Boolean(consumer);
+  document.querySelector('[data-action="remove-consumer"]').hidden = !consumer;
   document.querySelector('[data-action="pause"]').hidden = paused;
   document.querySelector('[data-action="resume"]').hidden = !paused;
   const sources = deadLetterSources(queue.queue_name);
@@ -293,6 +302,11 @@ async function act(action) {
     if (!window.confirm(`Delete every message of ${queue.queue_name}? This cannot be undone.`)) return;
     await call("POST", `${path}/purge`, { delete_messages_permanently: true });
     say(`Purged ${queue.queue_name}`);
+  } else if (action === "remove-consumer") {
+    const consumer = consumerOf(queue);
+    if (!consumer || !window.confirm(`Remove the consumer of ${queue.queue_name}?`)) return;
+    await call("DELETE", `${path}/consumers/${consumer.consumer_id}`);
+    say(`Removed the consumer of ${queue.queue_name}`);
   } else if (action === "delete") {
     if (!window.confirm(`Delete the queue ${queue.queue_name} and every message in it?`)) return;
     await call("DELETE", path);
@@ -319,6 +333,36 @@ async function send(event) {
   await call("POST", accountPath(`/queues/${selected.queue.queue_id}/messages`), { body, content_type: contentType });
   $("send-body").value = "";
   say(`Sent a message to ${selected.queue.queue_name}`);
+  await refresh();
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const selected = current();
+  if (!selected) return;
+  const settings = {
+    delivery_delay: Number($("set-delay").value),
+    message_retention_period: Number($("set-retention").value),
+  };
+  await call("PATCH", accountPath(`/queues/${selected.queue.queue_id}`), { settings });
+  state.formFor = null;
+  say(`Saved the settings of ${selected.queue.queue_name}`);
+  await refresh();
+}
+
+async function addConsumer(event) {
+  event.preventDefault();
+  const selected = current();
+  if (!selected) return;
+  const body = {
+    type: "http_pull",
+    settings: { max_retries: Number($("con-retries").value), visibility_timeout_ms: Number($("con-visibility").value) },
+  };
+  const deadLetterQueue = $("con-dlq").value.trim();
+  if (deadLetterQueue) body.dead_letter_queue = deadLetterQueue;
+  await call("POST", accountPath(`/queues/${selected.queue.queue_id}/consumers`), body);
+  $("con-dlq").value = "";
+  say(`Added a pull consumer to ${selected.queue.queue_name}`);
   await refresh();
 }
 
@@ -362,7 +406,7 @@ async function signIn(token) {
 function signOut() {
   clearInterval(state.timer);
   sessionStorage.removeItem("wharf-token");
-  Object.assign(state, { token: null, account: null, queues: [], selected: null, timer: null, page: 1 });
+  Object.assign(state, { token: null, account: null, queues: [], selected: null, timer: null, page: 1, formFor: null });
   $("console").hidden = true;
   $("detail").hidden = true;
   $("signin").hidden = false;
@@ -381,6 +425,8 @@ $("signin-form").addEventListener(
 );
 $("sign-out").addEventListener("click", signOut);
 $("create-form").addEventListener("submit", guarded(create));
+$("settings-form").addEventListener("submit", guarded(saveSettings));
+$("consumer-form").addEventListener("submit", guarded(addConsumer));
 $("page-prev").addEventListener("click", guarded(() => turnPage(-1)));
 $("page-next").addEventListener("click", guarded(() => turnPage(1)));
 $("send-form").addEventListener("submit", guarded(send));
