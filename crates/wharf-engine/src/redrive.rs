@@ -21,9 +21,9 @@ impl Engine {
         let (lsn, outcome) = {
             let mut state = self.state();
             let now_ms = self.now_ms();
-            state.catalog.queue(account, queue)?;
+            let source_name = state.catalog.queue(account, queue)?.name.clone();
             validate::redrive_batch(request.max_messages)?;
-            let destination = destination_of(&state, account, queue, request.destination)?;
+            let destination = destination_of(&state, account, queue, &source_name, request.destination)?;
             self.ensure_writable()?;
             let housekeeping = self.housekeep_queue(&mut state, queue, now_ms)?;
             let movable = self.movable(&state, queue, destination, request.max_messages, now_ms)?;
@@ -76,13 +76,18 @@ impl Engine {
 }
 
 /// The queue named by the request, or the one whose consumer dead-letters
-/// into `queue`.
-fn destination_of(state: &State, account: AccountId, queue: QueueId, named: Option<QueueId>) -> WharfResult<QueueId> {
+/// into `queue` (named `source_name`).
+fn destination_of(
+    state: &State,
+    account: AccountId,
+    queue: QueueId,
+    source_name: &str,
+    named: Option<QueueId>,
+) -> WharfResult<QueueId> {
     if let Some(destination) = named {
         validate::redrive_destination(queue, destination, state.catalog.queue(account, destination).is_ok())?;
         return Ok(destination);
     }
-    let source_name = state.catalog.queue(account, queue)?.name.as_str();
     let mut feeding: Vec<QueueId> = state
         .catalog
         .queues

@@ -6,26 +6,27 @@
 //! large pushes memory stays bounded and clients back off.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
-use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use axum::http::header::TRANSFER_ENCODING;
 use axum::http::HeaderMap;
 use wharf_core::{WharfError, WharfResult};
+
+use crate::body::declared_length;
 
 /// The budget: a plain atomic count of reserved bytes. (A tokio semaphore
 /// takes a mutex to give permits back, on every request with a body.)
 pub struct Admission {
-    reserved: Arc<AtomicU64>,
+    reserved: AtomicU64,
     max_bytes: u64,
 }
 
 /// Bytes reserved for one request, given back when it is dropped.
-pub struct Reservation {
-    reserved: Arc<AtomicU64>,
+pub struct Reservation<'a> {
+    reserved: &'a AtomicU64,
     bytes: u64,
 }
 
-impl Drop for Reservation {
+impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         self.reserved.fetch_sub(self.bytes, Ordering::AcqRel);
     }
@@ -33,14 +34,13 @@ impl Drop for Reservation {
 
 impl Admission {
     pub fn new(max_bytes: u64) -> Self {
-        Self { reserved: Arc::new(AtomicU64::new(0)), max_bytes }
+        Self { reserved: AtomicU64::new(0), max_bytes }
     }
 
     /// Reserves room for this request's body, which may be at most
     /// `body_limit` bytes; `None` when it has none (no length, not chunked).
-    pub fn admit(&self, headers: &HeaderMap, body_limit: u64) -> WharfResult<Option<Reservation>> {
-        let declared = headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
-        let wanted = match declared {
+    pub fn admit(&self, headers: &HeaderMap, body_limit: u64) -> WharfResult<Option<Reservation<'_>>> {
+        let wanted = match declared_length(headers) {
             Some(length) => length.min(body_limit),
             None if headers.contains_key(TRANSFER_ENCODING) => body_limit,
             None => 0,
@@ -54,7 +54,7 @@ impl Admission {
         let before = self.reserved.fetch_add(bytes, Ordering::AcqRel);
         // Handed back at once when it does not fit: the reservation was
         // never granted, and the request changes nothing.
-        let reservation = Reservation { reserved: Arc::clone(&self.reserved), bytes };
+        let reservation = Reservation { reserved: &self.reserved, bytes };
         if before + bytes > self.max_bytes {
             return Err(WharfError::Overloaded);
         }
@@ -64,6 +64,7 @@ impl Admission {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header::CONTENT_LENGTH;
     use axum::http::HeaderValue;
 
     use super::*;

@@ -11,12 +11,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use wharf_core::WharfError;
 
+/// The body length the request declares (`Content-Length`), if readable.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+}
+
 /// Reads the whole body, refusing more than `limit` bytes. A body that
 /// arrived in one piece is handed on as it is, not copied.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, WharfError> {
     let too_large = WharfError::RequestTooLarge { limit };
-    let declared = headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    if declared_length(headers).is_some_and(|length| length > limit) {
         return Err(too_large);
     }
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
