@@ -6,7 +6,11 @@
 # minutes and comparing medians is how a change is told from the host's
 # noise.
 #
-#   crates/wharf-bench/scripts/alternate.sh [--rounds N] LABEL=BINARY... -- [wharf-bench args]
+#   crates/wharf-bench/scripts/alternate.sh [--rounds N] LABEL=BINARY[,BENCH]... -- [wharf-bench args]
+#
+# BENCH, when given, is the load generator for that label's runs (default:
+# WHARF_BENCH_BIN or target/release/wharf-bench), to compare builds of both
+# sides, e.g. two release profiles.
 #
 # Example: the binary of main against a working tree's, 6 rounds of W2:
 #   cp target/release/wharf /tmp/wharf-before   # (built from main)
@@ -30,17 +34,19 @@ if [ "${1:-}" = "--rounds" ]; then
 fi
 labels=()
 binaries=()
+benches=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   case "$1" in
-    *=*) labels+=("${1%%=*}"); binaries+=("${1#*=}") ;;
+    *=*,*) labels+=("${1%%=*}"); pair="${1#*=}"; binaries+=("${pair%%,*}"); benches+=("${pair#*,}") ;;
+    *=*) labels+=("${1%%=*}"); binaries+=("${1#*=}"); benches+=("${WHARF_BENCH_BIN:-$root/target/release/wharf-bench}") ;;
     *) echo "expected LABEL=BINARY, got: $1" >&2; exit 2 ;;
   esac
   shift
 done
 [ "${1:-}" = "--" ] && shift
-[ ${#labels[@]} -gt 0 ] || { echo "usage: $0 [--rounds N] LABEL=BINARY... -- [wharf-bench args]" >&2; exit 2; }
+[ ${#labels[@]} -gt 0 ] || { echo "usage: $0 [--rounds N] LABEL=BINARY[,BENCH]... -- [wharf-bench args]" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "alternate.sh needs python3 for the summary" >&2; exit 1; }
-for binary in "${binaries[@]}"; do
+for binary in "${binaries[@]}" "${benches[@]}"; do
   [ -x "$binary" ] || { echo "not an executable: $binary" >&2; exit 2; }
 done
 out="${WHARF_ALTERNATE_OUT:-$(mktemp -d "$root/target/alternate.XXXXXX")}"
@@ -50,7 +56,7 @@ for round in $(seq "$rounds"); do
     label="${labels[$index]}"
     report="$out/$label-r$round.json"
     echo "round $round/$rounds: $label" >&2
-    WHARF_BIN="${binaries[$index]}" "$root/crates/wharf-bench/scripts/compare.sh" \
+    WHARF_BIN="${binaries[$index]}" WHARF_BENCH_BIN="${benches[$index]}" "$root/crates/wharf-bench/scripts/compare.sh" \
       --target wharf --quiet --json-out "$report" "$@" >"${report%.json}.log" 2>&1 \
       || { echo "run failed: see ${report%.json}.log" >&2; exit 1; }
   done
