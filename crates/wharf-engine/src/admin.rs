@@ -1,7 +1,8 @@
 //! Metadata operations: accounts, tokens, queues, consumers, subscriptions.
-//! Each one changes the catalog under the state lock and saves it before
-//! returning; if the save fails, the in-memory change is undone, and a
-//! failure other than a full disk also puts the engine in the failed state.
+//! Each one works out its changes from the catalog under the state lock,
+//! journals them (one synced write) and only then applies them, so a failed
+//! write changes nothing; a failure other than a full disk also puts the
+//! engine in the failed state.
 
 use wharf_core::auth::{generate_secret, hash_secret};
 use wharf_core::broker::{IssuedToken, NewSubscription};
@@ -11,7 +12,7 @@ use wharf_core::model::{
 };
 use wharf_core::{validate, AccountId, ConsumerId, QueueId, SubscriptionId, TokenId, WharfError, WharfResult};
 
-use crate::catalog::{Catalog, QueueMeta};
+use crate::catalog::{Catalog, CatalogChange, QueueMeta};
 use crate::record::Record;
 use crate::state::State;
 use crate::Engine;
@@ -21,17 +22,44 @@ use crate::Engine;
 const SEQ_BLOCK: u64 = 1 << 20;
 
 impl Engine {
-    /// Saves the catalog. A full disk is a clean refusal that later writes
-    /// retry; any other failure (a failed fsync above all) poisons the engine
-    /// like a failed log fsync: retrying an fsync can report success for
-    /// pages the kernel already dropped, so nothing more is acknowledged
-    /// until a restart recovers from what is really on disk.
-    pub(crate) fn save_catalog(&self, catalog: &Catalog) -> WharfResult<()> {
-        let result = catalog.save_with_faults(&self.data_dir, self.log.faults());
-        if let Err(WharfError::StorageFailed { detail }) = &result {
+    /// Journals `changes` and applies them to the catalog. A full disk is a
+    /// clean refusal that later writes retry; any other failure (a failed
+    /// fsync above all) poisons the engine like a failed log fsync: retrying
+    /// an fsync can report success for pages the kernel already dropped, so
+    /// nothing more is acknowledged until a restart recovers from what is
+    /// really on disk.
+    pub(crate) fn change_catalog_locked(&self, state: &mut State, changes: Vec<CatalogChange>) -> WharfResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let faults = self.log.faults();
+        let appended = state.catalog_journal.append(&changes, faults);
+        self.poison_on_failure(&appended);
+        appended?;
+        let tokens_changed = changes.iter().any(CatalogChange::touches_tokens);
+        for change in changes {
+            state.catalog.apply(change);
+        }
+        if tokens_changed {
+            // Still under the state lock: a token revoked here is refused
+            // by every request that authenticates after this returns.
+            self.tokens.replace(&state.catalog);
+        }
+        // The change is durable in the journal whatever happens here; a
+        // failed snapshot only leaves the journal longer (or, past a full
+        // disk, poisons the engine like any failed sync).
+        let compacted = state.catalog_journal.compact_if_due(&state.catalog, faults);
+        self.poison_on_failure(&compacted);
+        if let Err(error) = compacted {
+            tracing::warn!(%error, "could not fold the catalog journal into a new snapshot");
+        }
+        Ok(())
+    }
+
+    fn poison_on_failure(&self, result: &WharfResult<()>) {
+        if let Err(WharfError::StorageFailed { detail }) = result {
             self.log.poison(detail.clone());
         }
-        result
     }
 
     /// Keeps every minted sequence number below the catalog's floor, raising
@@ -41,41 +69,29 @@ impl Engine {
         if state.next_seq <= state.catalog.seq_floor {
             return Ok(());
         }
-        let before = state.catalog.seq_floor;
-        state.catalog.seq_floor = state.next_seq + SEQ_BLOCK;
-        let saved = self.save_catalog(&state.catalog);
-        if saved.is_err() {
-            state.catalog.seq_floor = before;
-        }
-        saved
+        let floor = state.next_seq + SEQ_BLOCK;
+        self.change_catalog_locked(state, vec![CatalogChange::SeqFloor { floor }])
     }
 
-    /// Runs `change` on the catalog and saves it; restores the previous
-    /// catalog if the change or the save fails, so a failed call changes nothing.
-    fn change_catalog<T>(&self, change: impl FnOnce(&mut Catalog, u64) -> WharfResult<T>) -> WharfResult<T> {
+    /// Works out an operation's answer and catalog changes from the catalog
+    /// as it is, then journals and applies the changes; a refused operation
+    /// or a failed write changes nothing.
+    fn change_catalog<T>(
+        &self,
+        change: impl FnOnce(&Catalog, u64) -> WharfResult<(T, Vec<CatalogChange>)>,
+    ) -> WharfResult<T> {
         self.ensure_writable()?;
         let mut state = self.state();
-        let before = state.catalog.clone();
-        let result = change(&mut state.catalog, self.now_ms()).and_then(|value| {
-            self.save_catalog(&state.catalog)?;
-            Ok(value)
-        });
-        if result.is_err() {
-            state.catalog = before;
-        } else if state.catalog.tokens != before.tokens {
-            // Still under the state lock: a token revoked here is refused
-            // by every request that authenticates after this returns.
-            self.tokens.replace(&state.catalog);
-        }
-        result
+        let (value, changes) = change(&state.catalog, self.now_ms())?;
+        self.change_catalog_locked(&mut state, changes)?;
+        Ok(value)
     }
 
     pub(crate) fn ensure_account_exists(&self, account: &Account, admin_secret: &str) -> WharfResult<bool> {
         self.change_catalog(|catalog, now_ms| {
             if catalog.accounts.contains_key(&account.id) {
-                return Ok(false);
+                return Ok((false, Vec::new()));
             }
-            catalog.accounts.insert(account.id, account.clone());
             let token = TokenRecord {
                 id: TokenId::random(),
                 account: account.id,
@@ -84,8 +100,7 @@ impl Engine {
                 secret_hash: hash_secret(admin_secret),
                 created_on_ms: now_ms,
             };
-            catalog.tokens.insert(token.id, token);
-            Ok(true)
+            Ok((true, vec![CatalogChange::PutAccount { account: account.clone() }, CatalogChange::PutToken { token }]))
         })
     }
 
@@ -103,15 +118,16 @@ impl Engine {
                 secret_hash: hash_secret(&secret),
                 created_on_ms: now_ms,
             };
-            catalog.tokens.insert(record.id, record.clone());
-            Ok(IssuedToken { record, secret })
+            let change = CatalogChange::PutToken { token: record.clone() };
+            Ok((IssuedToken { record, secret }, vec![change]))
         })
     }
 
     pub(crate) fn remove_token(&self, account: AccountId, token: TokenId) -> WharfResult<bool> {
         self.change_catalog(|catalog, _| {
             let owned = catalog.tokens.get(&token).is_some_and(|record| record.account == account);
-            Ok(owned && catalog.tokens.remove(&token).is_some())
+            let changes = if owned { vec![CatalogChange::RemoveToken { id: token }] } else { Vec::new() };
+            Ok((owned, changes))
         })
     }
 
@@ -159,9 +175,7 @@ impl Engine {
                 consumer: None,
                 last_purge_ms: None,
             };
-            let view = queue_view(&meta);
-            catalog.queues.insert(meta.id, meta);
-            Ok(view)
+            Ok((queue_view(&meta), vec![CatalogChange::put_queue(meta)]))
         })
     }
 
@@ -180,7 +194,7 @@ impl Engine {
                     return Err(WharfError::QueueNameTaken { name: name.clone() });
                 }
             }
-            let meta = catalog.queue_mut(account, queue)?;
+            let mut meta = catalog.queue_copy(account, queue)?;
             let mut settings = meta.settings;
             settings.delivery_delay = update.delivery_delay.unwrap_or(settings.delivery_delay);
             settings.delivery_paused = update.delivery_paused.unwrap_or(settings.delivery_paused);
@@ -192,16 +206,22 @@ impl Engine {
                 meta.name = name.clone();
             }
             meta.modified_on_ms = now_ms;
-            Ok(queue_view(meta))
+            Ok((queue_view(&meta), vec![CatalogChange::put_queue(meta)]))
         })
     }
 
     pub(crate) fn remove_queue(&self, account: AccountId, queue: QueueId) -> WharfResult<()> {
         self.change_catalog(|catalog, _| {
             catalog.queue(account, queue)?;
-            catalog.queues.remove(&queue);
-            catalog.subscriptions.retain(|_, subscription| subscription.destination_queue != queue);
-            Ok(())
+            let mut changes = vec![CatalogChange::RemoveQueue { id: queue }];
+            changes.extend(
+                catalog
+                    .subscriptions
+                    .values()
+                    .filter(|subscription| subscription.destination_queue == queue)
+                    .map(|subscription| CatalogChange::RemoveSubscription { id: subscription.id }),
+            );
+            Ok(((), changes))
         })?;
         self.state().drop_queue(queue);
         Ok(())
@@ -221,7 +241,7 @@ impl Engine {
             })?;
         }
         self.change_catalog(|catalog, now_ms| {
-            let meta = catalog.queue_mut(account, queue)?;
+            let mut meta = catalog.queue_copy(account, queue)?;
             if spec.dead_letter_queue.as_deref() == Some(meta.name.as_str()) {
                 return Err(WharfError::ConsumerSettingsInvalid {
                     detail: "dead_letter_queue must be another queue".into(),
@@ -242,7 +262,7 @@ impl Engine {
             };
             meta.consumer = Some(consumer.clone());
             meta.modified_on_ms = now_ms;
-            Ok(consumer)
+            Ok((consumer, vec![CatalogChange::put_queue(meta)]))
         })
     }
 
@@ -259,13 +279,13 @@ impl Engine {
 
     pub(crate) fn remove_consumer(&self, account: AccountId, queue: QueueId, id: ConsumerId) -> WharfResult<()> {
         self.change_catalog(|catalog, now_ms| {
-            let meta = catalog.queue_mut(account, queue)?;
+            let mut meta = catalog.queue_copy(account, queue)?;
             if meta.consumer.as_ref().is_none_or(|consumer| consumer.id != id) {
                 return Err(WharfError::ConsumerNotFound);
             }
             meta.consumer = None;
             meta.modified_on_ms = now_ms;
-            Ok(())
+            Ok(((), vec![CatalogChange::put_queue(meta)]))
         })
     }
 
@@ -277,10 +297,10 @@ impl Engine {
             state.catalog.queue(account, queue)?;
             let before_seq = state.next_seq;
             let lsn = self.commit(&mut state, &[Record::Purge { queue, before_seq }], now_ms)?;
-            let meta = state.catalog.queue_mut(account, queue)?;
+            let mut meta = state.catalog.queue_copy(account, queue)?;
             meta.last_purge_ms = Some(now_ms);
-            let view = queue_view(meta);
-            self.save_catalog(&state.catalog)?;
+            let view = queue_view(&meta);
+            self.change_catalog_locked(&mut state, vec![CatalogChange::put_queue(meta)])?;
             (lsn, view)
         };
         self.log.wait_durable(lsn).await?;
@@ -342,8 +362,8 @@ impl Engine {
                 created_at_ms: now_ms,
                 modified_at_ms: now_ms,
             };
-            catalog.subscriptions.insert(subscription.id, subscription.clone());
-            Ok(subscription)
+            let change = CatalogChange::PutSubscription { subscription: subscription.clone() };
+            Ok((subscription, vec![change]))
         })
     }
 
@@ -368,10 +388,11 @@ impl Engine {
             if let Some(queue) = update.destination_queue {
                 catalog.queue(account, queue).map_err(|_| WharfError::SubscriptionDestinationMissing)?;
             }
-            let subscription = catalog
+            let mut subscription = catalog
                 .subscriptions
-                .get_mut(&id)
+                .get(&id)
                 .filter(|s| s.account == account)
+                .cloned()
                 .ok_or(WharfError::SubscriptionNotFound)?;
             if let Some(name) = &update.name {
                 subscription.name = name.clone();
@@ -386,17 +407,17 @@ impl Engine {
                 subscription.destination_queue = queue;
             }
             subscription.modified_at_ms = now_ms;
-            Ok(subscription.clone())
+            let change = CatalogChange::PutSubscription { subscription: subscription.clone() };
+            Ok((subscription, vec![change]))
         })
     }
 
     pub(crate) fn remove_subscription(&self, account: AccountId, id: SubscriptionId) -> WharfResult<Subscription> {
-        self.change_catalog(|catalog, _| {
-            match catalog.subscriptions.get(&id) {
-                Some(existing) if existing.account == account => {}
-                _ => return Err(WharfError::SubscriptionNotFound),
+        self.change_catalog(|catalog, _| match catalog.subscriptions.get(&id) {
+            Some(existing) if existing.account == account => {
+                Ok((existing.clone(), vec![CatalogChange::RemoveSubscription { id }]))
             }
-            catalog.subscriptions.remove(&id).ok_or(WharfError::SubscriptionNotFound)
+            _ => Err(WharfError::SubscriptionNotFound),
         })
     }
 }

@@ -1,9 +1,9 @@
 //! Metadata: accounts, tokens, queues, consumers and subscriptions.
 //!
-//! Metadata changes are rare and small, so the whole catalog is one JSON file
-//! replaced atomically on every change (write a temporary file, fsync it,
-//! rename it over the old one, fsync the directory). The message log never
-//! holds metadata, which keeps segment deletion simple.
+//! The catalog is a JSON snapshot (`catalog.json`, replaced atomically:
+//! write a temporary file, fsync it, rename it over the old one, fsync the
+//! directory) plus a journal of the changes made since ([`journal`]). The
+//! message log never holds metadata, which keeps segment deletion simple.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -16,8 +16,14 @@ use wharf_core::{AccountId, QueueId, SubscriptionId, TokenId, WharfError, WharfR
 
 use crate::segment::{self, Faults};
 
+pub mod journal;
+
 pub const CATALOG_FILE: &str = "catalog.json";
-const CATALOG_VERSION: u32 = 1;
+/// 2: the snapshot has a journal beside it. A binary that knows only format
+/// 1 would ignore the journal's changes, so it must refuse the directory.
+const CATALOG_VERSION: u32 = 2;
+/// Snapshots written before the journal; read, then rewritten as 2.
+const CATALOG_VERSION_WITHOUT_JOURNAL: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueMeta {
@@ -53,7 +59,59 @@ pub struct Catalog {
     pub seq_floor: u64,
 }
 
+/// One metadata change as the journal keeps it. Each sets or removes one
+/// entry, so applying a change the catalog already holds changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CatalogChange {
+    PutAccount { account: Account },
+    PutToken { token: TokenRecord },
+    RemoveToken { id: TokenId },
+    PutQueue { queue: Box<QueueMeta> },
+    RemoveQueue { id: QueueId },
+    PutSubscription { subscription: Subscription },
+    RemoveSubscription { id: SubscriptionId },
+    SeqFloor { floor: u64 },
+}
+
+impl CatalogChange {
+    pub fn put_queue(meta: QueueMeta) -> Self {
+        CatalogChange::PutQueue { queue: Box::new(meta) }
+    }
+
+    pub fn touches_tokens(&self) -> bool {
+        matches!(self, CatalogChange::PutToken { .. } | CatalogChange::RemoveToken { .. })
+    }
+}
+
 impl Catalog {
+    pub fn apply(&mut self, change: CatalogChange) {
+        match change {
+            CatalogChange::PutAccount { account } => {
+                self.accounts.insert(account.id, account);
+            }
+            CatalogChange::PutToken { token } => {
+                self.tokens.insert(token.id, token);
+            }
+            CatalogChange::RemoveToken { id } => {
+                self.tokens.remove(&id);
+            }
+            CatalogChange::PutQueue { queue } => {
+                self.queues.insert(queue.id, *queue);
+            }
+            CatalogChange::RemoveQueue { id } => {
+                self.queues.remove(&id);
+            }
+            CatalogChange::PutSubscription { subscription } => {
+                self.subscriptions.insert(subscription.id, subscription);
+            }
+            CatalogChange::RemoveSubscription { id } => {
+                self.subscriptions.remove(&id);
+            }
+            CatalogChange::SeqFloor { floor } => self.seq_floor = floor,
+        }
+    }
+
     pub fn new() -> Self {
         Self {
             format_version: CATALOG_VERSION,
@@ -67,32 +125,42 @@ impl Catalog {
         }
     }
 
-    /// Loads the catalog, or `None` if the directory has none yet.
-    pub fn load(dir: &Path) -> WharfResult<Option<Catalog>> {
+    /// Loads the snapshot and its length in bytes, or `None` if the
+    /// directory has none yet. The journal's changes are not in it.
+    pub fn load(dir: &Path) -> WharfResult<Option<(Catalog, u64)>> {
         let bytes = match fs::read(dir.join(CATALOG_FILE)) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(WharfError::StorageFailed { detail: format!("reading catalog: {error}") }),
         };
-        let catalog: Catalog = serde_json::from_slice(&bytes)
+        let mut catalog: Catalog = serde_json::from_slice(&bytes)
             .map_err(|error| WharfError::StorageFailed { detail: format!("catalog is corrupt: {error}") })?;
-        if catalog.format_version != CATALOG_VERSION {
-            return Err(WharfError::StorageFailed {
-                detail: format!("catalog format {} is not supported", catalog.format_version),
-            });
+        match catalog.format_version {
+            CATALOG_VERSION => {}
+            CATALOG_VERSION_WITHOUT_JOURNAL => {
+                // Marked as journaled before any journal entry exists, so an
+                // older binary can never open it and miss a change.
+                catalog.format_version = CATALOG_VERSION;
+                let len = catalog.save(dir)?;
+                return Ok(Some((catalog, len)));
+            }
+            other => {
+                return Err(WharfError::StorageFailed { detail: format!("catalog format {other} is not supported") });
+            }
         }
-        Ok(Some(catalog))
+        Ok(Some((catalog, bytes.len() as u64)))
     }
 
-    /// Replaces the catalog on disk atomically and durably.
-    pub fn save(&self, dir: &Path) -> WharfResult<()> {
+    /// Replaces the snapshot on disk atomically and durably; returns its
+    /// length in bytes.
+    pub fn save(&self, dir: &Path) -> WharfResult<u64> {
         self.save_with_faults(dir, &Faults::default())
     }
 
     /// [`Catalog::save`] with injectable faults. A full disk is
     /// `StorageFull`; any other failure (a failed fsync above all) is
     /// `StorageFailed`, which the engine treats as fatal.
-    pub fn save_with_faults(&self, dir: &Path, faults: &Faults) -> WharfResult<()> {
+    pub fn save_with_faults(&self, dir: &Path, faults: &Faults) -> WharfResult<u64> {
         let bytes = serde_json::to_vec(self).map_err(WharfError::internal)?;
         write_atomically(dir, CATALOG_FILE, &bytes, faults).map_err(|error| {
             if segment::is_disk_full(&error) {
@@ -100,7 +168,8 @@ impl Catalog {
             } else {
                 WharfError::StorageFailed { detail: format!("writing catalog: {error}") }
             }
-        })
+        })?;
+        Ok(bytes.len() as u64)
     }
 
     pub fn queue_by_name(&self, account: AccountId, name: &str) -> Option<&QueueMeta> {
@@ -111,8 +180,10 @@ impl Catalog {
         self.queues.get(&queue).filter(|meta| meta.account == account).ok_or(WharfError::QueueNotFound)
     }
 
-    pub fn queue_mut(&mut self, account: AccountId, queue: QueueId) -> WharfResult<&mut QueueMeta> {
-        self.queues.get_mut(&queue).filter(|meta| meta.account == account).ok_or(WharfError::QueueNotFound)
+    /// A copy of the queue's entry, to change and put back as a
+    /// [`CatalogChange`].
+    pub fn queue_copy(&self, account: AccountId, queue: QueueId) -> WharfResult<QueueMeta> {
+        self.queue(account, queue).cloned()
     }
 }
 
@@ -152,7 +223,7 @@ mod tests {
         let account = AccountId::random();
         catalog.accounts.insert(account, Account { id: account, email: "a@b.c".into(), created_on_ms: 1 });
         catalog.save(dir.path()).expect("save");
-        let loaded = Catalog::load(dir.path()).expect("load").expect("present");
+        let (loaded, _) = Catalog::load(dir.path()).expect("load").expect("present");
         assert_eq!(loaded.accounts, catalog.accounts);
         assert_eq!(loaded.handle_key, catalog.handle_key);
         assert!(!dir.path().join("catalog.json.tmp").exists());

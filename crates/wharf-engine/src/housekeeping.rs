@@ -5,7 +5,7 @@
 use wharf_core::model::{ConsumerKind, ConsumerSettings, QueueSettings};
 use wharf_core::{QueueId, WharfResult};
 
-use crate::catalog::QueueMeta;
+use crate::catalog::{CatalogChange, QueueMeta};
 use crate::record::Record;
 use crate::state::State;
 use crate::Engine;
@@ -78,11 +78,7 @@ impl Engine {
             consumer: None,
             last_purge_ms: None,
         };
-        state.catalog.queues.insert(id, meta);
-        if let Err(error) = self.save_catalog(&state.catalog) {
-            state.catalog.queues.remove(&id);
-            return Err(error);
-        }
+        self.change_catalog_locked(state, vec![CatalogChange::put_queue(meta)])?;
         tracing::info!(queue = %id, name, "created dead letter queue");
         Ok(id)
     }

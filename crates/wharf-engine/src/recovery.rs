@@ -16,6 +16,7 @@ use std::path::Path;
 
 use wharf_core::{WharfError, WharfResult};
 
+use crate::catalog::journal::CatalogJournal;
 use crate::catalog::Catalog;
 use crate::log::BodyLocation;
 use crate::record::{
@@ -51,16 +52,17 @@ pub struct Recovered {
 
 pub fn recover(dir: &Path, now_ms: u64, segment_bytes: u64) -> WharfResult<Recovered> {
     fs::create_dir_all(dir).map_err(storage("creating the data directory"))?;
-    let catalog = match Catalog::load(dir)? {
-        Some(catalog) => catalog,
+    let (mut catalog, snapshot_len) = match Catalog::load(dir)? {
+        Some(loaded) => loaded,
         None => {
             let catalog = Catalog::new();
-            catalog.save(dir)?;
-            catalog
+            let len = catalog.save(dir)?;
+            (catalog, len)
         }
     };
+    let journal = CatalogJournal::open(dir, &mut catalog, snapshot_len)?;
     let segments = list_segments(dir).map_err(storage("listing segments"))?;
-    let mut state = State::new(catalog, segments.first().copied().unwrap_or(1));
+    let mut state = State::new(catalog, journal, segments.first().copied().unwrap_or(1));
     let mut report = RecoveryReport { segments: segments.len(), ..RecoveryReport::default() };
     let mut append_segment = 1;
     let mut append_len = 0;

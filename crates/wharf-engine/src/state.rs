@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use wharf_core::{MessageId, QueueId};
 
+use crate::catalog::journal::CatalogJournal;
 use crate::catalog::Catalog;
 use crate::index::{Entry, QueueIndex};
 use crate::log::BodyLocation;
@@ -13,6 +14,8 @@ use crate::record::{PushRef, Record};
 
 pub struct State {
     pub catalog: Catalog,
+    /// Where catalog changes are made durable; changed only with `catalog`.
+    pub catalog_journal: CatalogJournal,
     pub queues: HashMap<QueueId, QueueIndex>,
     /// Next message sequence number; shared by all queues.
     pub next_seq: u64,
@@ -23,8 +26,15 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(catalog: Catalog, oldest_segment: u64) -> Self {
-        Self { catalog, queues: HashMap::new(), next_seq: 1, segment_live: HashMap::new(), oldest_segment }
+    pub fn new(catalog: Catalog, catalog_journal: CatalogJournal, oldest_segment: u64) -> Self {
+        Self {
+            catalog,
+            catalog_journal,
+            queues: HashMap::new(),
+            next_seq: 1,
+            segment_live: HashMap::new(),
+            oldest_segment,
+        }
     }
 
     pub fn message_id(&self, seq: u64) -> MessageId {
