@@ -149,7 +149,7 @@ test('a dead letter queue is redriven from the page', async () => {
   assert.equal(await page.getByTestId('redrive').isDisabled(), true);
 });
 
-test('settings are edited and a pull consumer added and removed from the page', async () => {
+test('settings are edited and a pull consumer added, edited and removed from the page', async () => {
   const name = uniqueName('tuned');
   const queue = await server.ok('POST', '/queues', { queue_name: name });
   await row(name).getByRole('button', { name }).click();
@@ -168,22 +168,54 @@ test('settings are edited and a pull consumer added and removed from the page', 
   await status().filter({ hasText: 'Error 100128' }).waitFor();
   assert.equal((await server.queueByName(name)).settings.message_retention_period, 3600);
 
+  const consumerSettings = async () => {
+    const consumers = await server.ok('GET', `/queues/${queue.queue_id}/consumers`);
+    assert.equal(consumers.length, 1);
+    const { settings } = consumers[0];
+    return [consumers[0].type, consumers[0].dead_letter_queue, settings.batch_size, settings.max_retries,
+      settings.retry_delay, settings.visibility_timeout_ms];
+  };
+  assert.equal(await page.getByTestId('consumer-submit').textContent(), 'Add pull consumer');
   await page.getByTestId('con-dlq').fill(`${name}-dlq`);
+  await page.getByTestId('con-batch').fill('10');
   await page.getByTestId('con-retries').fill('1');
-  await page.getByTestId('add-consumer').click();
+  await page.getByTestId('con-retry-delay').fill('2');
+  await page.getByTestId('consumer-submit').click();
   await status().filter({ hasText: `Added a pull consumer to ${name}` }).waitFor();
-  const consumers = await server.ok('GET', `/queues/${queue.queue_id}/consumers`);
-  assert.equal(consumers.length, 1);
-  assert.deepEqual(
-    [consumers[0].type, consumers[0].dead_letter_queue, consumers[0].settings.max_retries],
-    ['http_pull', `${name}-dlq`, 1],
-  );
-  await page.getByTestId('consumer-form').waitFor({ state: 'hidden' });
+  assert.deepEqual(await consumerSettings(), ['http_pull', `${name}-dlq`, 10, 1, 2, 30000]);
+
+  // The form now edits that consumer, filled from what the server keeps.
+  await page.getByTestId('consumer-submit').filter({ hasText: 'Save consumer' }).waitFor();
+  assert.equal(await page.getByTestId('con-batch').inputValue(), '10');
+  assert.equal(await page.getByTestId('con-dlq').inputValue(), `${name}-dlq`);
+  await page.getByTestId('con-batch').fill('20');
+  await page.getByTestId('con-visibility').fill('60000');
+  await page.getByTestId('consumer-submit').click();
+  await status().filter({ hasText: `Saved the consumer of ${name}` }).waitFor();
+  assert.deepEqual(await consumerSettings(), ['http_pull', `${name}-dlq`, 20, 1, 2, 60000]);
+
+  // A batch size past the limit is the server's to refuse; nothing changes.
+  await page.getByTestId('con-batch').fill('101');
+  await page.getByTestId('consumer-submit').click();
+  await status().filter({ hasText: 'Error 100127' }).waitFor();
+  assert.deepEqual(await consumerSettings(), ['http_pull', `${name}-dlq`, 20, 1, 2, 60000]);
 
   page.once('dialog', (dialog) => dialog.accept());
   await page.getByTestId('remove-consumer').click();
-  await page.getByTestId('consumer-form').waitFor();
+  await page.getByTestId('consumer-submit').filter({ hasText: 'Add pull consumer' }).waitFor();
   assert.deepEqual(await server.ok('GET', `/queues/${queue.queue_id}/consumers`), []);
+  assert.equal(await page.getByTestId('con-batch').inputValue(), '5', 'the form is back to the defaults');
+});
+
+test('a worker consumer is shown but not edited as a pull consumer', async () => {
+  const name = uniqueName('worker');
+  const queue = await server.ok('POST', '/queues', { queue_name: name });
+  await server.ok('POST', `/queues/${queue.queue_id}/consumers`, { type: 'worker', script_name: 'my-worker' });
+  await row(name).getByRole('button', { name }).click({ timeout: UI_TIMEOUT_MS });
+  await page.getByTestId('detail-name').filter({ hasText: name }).waitFor();
+  await page.getByTestId('remove-consumer').waitFor();
+  assert.equal(await page.getByTestId('consumer-form').isHidden(), true);
+  assert.match(await page.getByTestId('detail').textContent(), /worker/);
 });
 
 test('the server refusing an input shows its error and changes nothing', async () => {

@@ -16,7 +16,17 @@ const SHOWN_BODY_CHARS = 500;
 // on the shown page or selected (else null).
 // `formFor`: the queue whose settings the settings form was filled from; it
 // is refilled only when another queue is shown, not under the user's typing.
-const state = { token: null, account: null, queues: [], selected: null, timer: null, page: 1, formFor: null };
+// `consumerFormFor`: the same for the consumer form, per queue and consumer.
+const state = {
+  token: null,
+  account: null,
+  queues: [],
+  selected: null,
+  timer: null,
+  page: 1,
+  formFor: null,
+  consumerFormFor: null,
+};
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -199,7 +209,18 @@ function renderDetail({ queue, metrics }) {
     $("set-delay").value = String(settings.delivery_delay ?? 0);
     $("set-retention").value = String(settings.message_retention_period ?? "");
   }
-  $("consumer-form").hidden = Boolean(consumer);
+  // A pull consumer is added or edited here; a worker consumer (run by
+  // Cloudflare Workers, not by Wharf) is only shown and can be removed.
+  const pull = !consumer || consumer.type === "http_pull";
+  $("consumer-form").hidden = !pull;
+  $("consumer-submit").textContent = consumer ? "Save consumer" : "Add pull consumer";
+  const consumerKey = `${queue.queue_id}/${consumer ? consumer.consumer_id : "none"}`;
+  if (pull && state.consumerFormFor !== consumerKey) {
+    // Refilled only when another queue or consumer is shown, never under
+    // the user's typing (the page refreshes every few seconds).
+    state.consumerFormFor = consumerKey;
+    fillConsumerForm(consumer);
+  }
   document.querySelector('[data-action="remove-consumer"]').hidden = !consumer;
   document.querySelector('[data-action="pause"]').hidden = paused;
   document.querySelector('[data-action="resume"]').hidden = !paused;
@@ -350,19 +371,42 @@ async function saveSettings(event) {
   await refresh();
 }
 
-async function addConsumer(event) {
+/** The pull consumer form shows `consumer`'s settings, or the defaults a new one gets. */
+function fillConsumerForm(consumer) {
+  const settings = (consumer && consumer.settings) || {};
+  $("con-dlq").value = (consumer && consumer.dead_letter_queue) || "";
+  $("con-batch").value = String(settings.batch_size ?? 5);
+  $("con-retries").value = String(settings.max_retries ?? 3);
+  $("con-retry-delay").value = String(settings.retry_delay ?? 0);
+  $("con-visibility").value = String(settings.visibility_timeout_ms ?? 30000);
+}
+
+/** Adds a pull consumer, or replaces the settings of the one the queue has. */
+async function saveConsumer(event) {
   event.preventDefault();
   const selected = current();
   if (!selected) return;
   const body = {
     type: "http_pull",
-    settings: { max_retries: Number($("con-retries").value), visibility_timeout_ms: Number($("con-visibility").value) },
+    settings: {
+      batch_size: Number($("con-batch").value),
+      max_retries: Number($("con-retries").value),
+      retry_delay: Number($("con-retry-delay").value),
+      visibility_timeout_ms: Number($("con-visibility").value),
+    },
   };
   const deadLetterQueue = $("con-dlq").value.trim();
   if (deadLetterQueue) body.dead_letter_queue = deadLetterQueue;
-  await call("POST", accountPath(`/queues/${selected.queue.queue_id}/consumers`), body);
-  $("con-dlq").value = "";
-  say(`Added a pull consumer to ${selected.queue.queue_name}`);
+  const consumer = consumerOf(selected.queue);
+  const consumers = accountPath(`/queues/${selected.queue.queue_id}/consumers`);
+  if (consumer) {
+    await call("PUT", `${consumers}/${consumer.consumer_id}`, body);
+    say(`Saved the consumer of ${selected.queue.queue_name}`);
+  } else {
+    await call("POST", consumers, body);
+    say(`Added a pull consumer to ${selected.queue.queue_name}`);
+  }
+  state.consumerFormFor = null;
   await refresh();
 }
 
@@ -406,7 +450,16 @@ async function signIn(token) {
 function signOut() {
   clearInterval(state.timer);
   sessionStorage.removeItem("wharf-token");
-  Object.assign(state, { token: null, account: null, queues: [], selected: null, timer: null, page: 1, formFor: null });
+  Object.assign(state, {
+    token: null,
+    account: null,
+    queues: [],
+    selected: null,
+    timer: null,
+    page: 1,
+    formFor: null,
+    consumerFormFor: null,
+  });
   $("console").hidden = true;
   $("detail").hidden = true;
   $("signin").hidden = false;
@@ -426,7 +479,7 @@ $("signin-form").addEventListener(
 $("sign-out").addEventListener("click", signOut);
 $("create-form").addEventListener("submit", guarded(create));
 $("settings-form").addEventListener("submit", guarded(saveSettings));
-$("consumer-form").addEventListener("submit", guarded(addConsumer));
+$("consumer-form").addEventListener("submit", guarded(saveConsumer));
 $("page-prev").addEventListener("click", guarded(() => turnPage(-1)));
 $("page-next").addEventListener("click", guarded(() => turnPage(1)));
 $("send-form").addEventListener("submit", guarded(send));
