@@ -6,7 +6,9 @@ Starts `wharf serve` (WHARF_BIN, default target/release/wharf) on a fresh data
 directory, creates --queues queues through the API and prints the time per
 thousand, then pushes one message at a time to one queue for --seconds while
 a second connection keeps updating other queues' settings, and prints the
-push latency percentiles with and without that traffic.
+push latency percentiles with and without that traffic, then again while a
+third connection lists every queue, page after page (as the dashboard and
+`wharf queues list` do).
 
     python3 crates/wharf-bench/scripts/catalog-scale.py --queues 4000
 
@@ -129,6 +131,33 @@ def main():
         stop.set()
         updater.join()
         print("during updates: ", describe(latencies), f"({updates[0] / args.seconds:.0f} updates/s)")
+
+        stop.clear()
+        lists = [0]
+
+        def keep_listing():
+            # What the dashboard does every few seconds, and `wharf queues
+            # list`: every page of the account's queues.
+            reader = Api(fields)
+            while not stop.is_set():
+                page = 1
+                while not stop.is_set():
+                    reader.connection.request("GET", f"{reader.base}?page={page}&per_page=1000", None, reader.headers)
+                    response = reader.connection.getresponse()
+                    listed = json.loads(response.read())
+                    if response.status != 200:
+                        sys.exit(f"list: {response.status}")
+                    if page * 1000 >= listed["result_info"]["total_count"]:
+                        break
+                    page += 1
+                lists[0] += 1
+
+        lister = threading.Thread(target=keep_listing)
+        lister.start()
+        latencies = push_latencies(api, target, args.seconds)
+        stop.set()
+        lister.join()
+        print("during listing: ", describe(latencies), f"({lists[0] / args.seconds:.1f} full listings/s)")
     finally:
         process.terminate()
         process.wait()

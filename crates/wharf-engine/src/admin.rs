@@ -4,6 +4,8 @@
 //! write changes nothing; a failure other than a full disk also puts the
 //! engine in the failed state.
 
+use std::collections::BTreeSet;
+
 use wharf_core::auth::{generate_secret, hash_secret};
 use wharf_core::broker::{IssuedToken, NewSubscription};
 use wharf_core::model::{
@@ -137,22 +139,22 @@ impl Engine {
 
     pub(crate) fn list_queue_page(&self, account: AccountId, request: &QueueListRequest) -> Page<Queue> {
         let state = self.state();
-        let mut matching: Vec<&QueueMeta> = state
-            .catalog
-            .queues
-            .values()
-            .filter(|meta| meta.account == account)
-            .filter(|meta| request.names.is_empty() || request.names.contains(&meta.name))
-            .collect();
-        matching.sort_by(|a, b| (a.created_on_ms, &a.name).cmp(&(b.created_on_ms, &b.name)));
+        let catalog = &state.catalog;
         let per_page = request.per_page.max(1);
         let skip = (request.page.max(1) as usize - 1).saturating_mul(per_page as usize);
-        Page {
-            items: matching.iter().skip(skip).take(per_page as usize).map(|meta| queue_view(meta)).collect(),
-            page: request.page.max(1),
-            per_page,
-            total_count: matching.len() as u64,
-        }
+        // Under the state lock: a page costs its own queues, not the account's.
+        let (items, total_count) = if request.names.is_empty() {
+            let page = catalog.queues_of(account).skip(skip).take(per_page as usize).map(queue_view).collect();
+            (page, catalog.queue_count_of(account))
+        } else {
+            let names: BTreeSet<&String> = request.names.iter().collect();
+            let mut matching: Vec<&QueueMeta> =
+                names.into_iter().filter_map(|name| catalog.queue_by_name(account, name)).collect();
+            matching.sort_by(|a, b| (a.created_on_ms, &a.name).cmp(&(b.created_on_ms, &b.name)));
+            let page = matching.iter().skip(skip).take(per_page as usize).map(|meta| queue_view(meta)).collect();
+            (page, matching.len())
+        };
+        Page { items, page: request.page.max(1), per_page, total_count: total_count as u64 }
     }
 
     pub(crate) fn new_queue(&self, account: AccountId, name: &str, settings: QueueSettings) -> WharfResult<Queue> {
@@ -163,8 +165,7 @@ impl Engine {
             if catalog.queue_by_name(account, name).is_some() {
                 return Err(WharfError::QueueNameTaken { name: name.to_string() });
             }
-            let owned = catalog.queues.values().filter(|meta| meta.account == account).count();
-            validate::queue_count_room(owned as u64, limits)?;
+            validate::queue_count_room(catalog.queue_count_of(account) as u64, limits)?;
             let meta = QueueMeta {
                 id: QueueId::random(),
                 account,

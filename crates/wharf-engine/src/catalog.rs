@@ -17,6 +17,9 @@ use wharf_core::{AccountId, QueueId, SubscriptionId, TokenId, WharfError, WharfR
 use crate::segment::{self, Faults};
 
 pub mod journal;
+mod listing;
+
+use listing::QueueListing;
 
 pub const CATALOG_FILE: &str = "catalog.json";
 /// 2: the snapshot has a journal beside it. A binary that knows only format
@@ -48,7 +51,8 @@ pub struct Catalog {
     pub id_prefix: u64,
     pub accounts: BTreeMap<AccountId, Account>,
     pub tokens: BTreeMap<TokenId, TokenRecord>,
-    pub queues: BTreeMap<QueueId, QueueMeta>,
+    /// Changed only through [`Catalog::apply`], which keeps `listing` in step.
+    queues: BTreeMap<QueueId, QueueMeta>,
     pub subscriptions: BTreeMap<SubscriptionId, Subscription>,
     /// Every sequence number in the log is below this. The engine raises it
     /// a block at a time before minting past it, and recovery starts
@@ -57,6 +61,9 @@ pub struct Catalog {
     /// Absent (0) in catalogs written before it existed.
     #[serde(default)]
     pub seq_floor: u64,
+    /// Derived from `queues`; rebuilt when a snapshot is loaded.
+    #[serde(skip)]
+    listing: QueueListing,
 }
 
 /// One metadata change as the journal keeps it. Each sets or removes one
@@ -97,10 +104,17 @@ impl Catalog {
                 self.tokens.remove(&id);
             }
             CatalogChange::PutQueue { queue } => {
+                // Out under its old name and place, in under the new ones.
+                if let Some(previous) = self.queues.get(&queue.id) {
+                    self.listing.remove(previous);
+                }
+                self.listing.insert(&queue);
                 self.queues.insert(queue.id, *queue);
             }
             CatalogChange::RemoveQueue { id } => {
-                self.queues.remove(&id);
+                if let Some(removed) = self.queues.remove(&id) {
+                    self.listing.remove(&removed);
+                }
             }
             CatalogChange::PutSubscription { subscription } => {
                 self.subscriptions.insert(subscription.id, subscription);
@@ -122,6 +136,7 @@ impl Catalog {
             queues: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             seq_floor: 0,
+            listing: QueueListing::default(),
         }
     }
 
@@ -135,6 +150,9 @@ impl Catalog {
         };
         let mut catalog: Catalog = serde_json::from_slice(&bytes)
             .map_err(|error| WharfError::StorageFailed { detail: format!("catalog is corrupt: {error}") })?;
+        for meta in catalog.queues.values() {
+            catalog.listing.insert(meta);
+        }
         match catalog.format_version {
             CATALOG_VERSION => {}
             CATALOG_VERSION_WITHOUT_JOURNAL => {
@@ -173,7 +191,21 @@ impl Catalog {
     }
 
     pub fn queue_by_name(&self, account: AccountId, name: &str) -> Option<&QueueMeta> {
-        self.queues.values().find(|queue| queue.account == account && queue.name == name)
+        self.queues.get(&self.listing.by_name(account, name)?)
+    }
+
+    /// Every queue of every account, by id.
+    pub fn all_queues(&self) -> &BTreeMap<QueueId, QueueMeta> {
+        &self.queues
+    }
+
+    /// The account's queues in listing order: creation time, then name.
+    pub fn queues_of(&self, account: AccountId) -> impl Iterator<Item = &QueueMeta> + '_ {
+        self.listing.in_order(account).filter_map(|id| self.queues.get(&id))
+    }
+
+    pub fn queue_count_of(&self, account: AccountId) -> usize {
+        self.listing.count(account)
     }
 
     pub fn queue(&self, account: AccountId, queue: QueueId) -> WharfResult<&QueueMeta> {
@@ -234,5 +266,57 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(dir.path().join(CATALOG_FILE), b"{not json").expect("write");
         assert!(matches!(Catalog::load(dir.path()), Err(WharfError::StorageFailed { .. })));
+    }
+
+    fn meta(account: AccountId, name: &str, created_on_ms: u64) -> QueueMeta {
+        QueueMeta {
+            id: QueueId::random(),
+            account,
+            name: name.into(),
+            created_on_ms,
+            modified_on_ms: created_on_ms,
+            settings: QueueSettings::default(),
+            consumer: None,
+            last_purge_ms: None,
+        }
+    }
+
+    fn listed(catalog: &Catalog, account: AccountId) -> Vec<&str> {
+        catalog.queues_of(account).map(|queue| queue.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_listing_follows_every_change_and_survives_a_reload() {
+        let mut catalog = Catalog::new();
+        let (one, two) = (AccountId::random(), AccountId::random());
+        let late = meta(one, "a-late", 30);
+        let early = meta(one, "z-early", 10);
+        let tie = meta(one, "m-tie", 10);
+        let other = meta(two, "a-late", 5);
+        for queue in [&late, &early, &tie, &other] {
+            catalog.apply(CatalogChange::put_queue(queue.clone()));
+        }
+        assert_eq!(listed(&catalog, one), ["m-tie", "z-early", "a-late"], "creation time, then name");
+        assert_eq!(catalog.queue_by_name(two, "a-late").map(|queue| queue.id), Some(other.id));
+
+        let mut renamed = early.clone();
+        renamed.name = "b-renamed".into();
+        catalog.apply(CatalogChange::put_queue(renamed.clone()));
+        assert_eq!(listed(&catalog, one), ["b-renamed", "m-tie", "a-late"]);
+        assert!(catalog.queue_by_name(one, "z-early").is_none(), "the old name is free");
+        assert_eq!(catalog.queue_by_name(one, "b-renamed").map(|queue| queue.id), Some(early.id));
+        catalog.apply(CatalogChange::put_queue(renamed.clone()));
+        assert_eq!(catalog.queue_count_of(one), 3, "putting the same queue again adds nothing");
+
+        catalog.apply(CatalogChange::RemoveQueue { id: tie.id });
+        assert_eq!(listed(&catalog, one), ["b-renamed", "a-late"]);
+        assert!(catalog.queue_by_name(one, "m-tie").is_none());
+        assert_eq!((catalog.queue_count_of(one), catalog.queue_count_of(two)), (2, 1));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        catalog.save(dir.path()).expect("save");
+        let (loaded, _) = Catalog::load(dir.path()).expect("load").expect("present");
+        assert_eq!(listed(&loaded, one), ["b-renamed", "a-late"]);
+        assert_eq!(loaded.queue_by_name(two, "a-late").map(|queue| queue.id), Some(other.id));
     }
 }

@@ -14,7 +14,7 @@ impl Engine {
     /// Brings one queue up to date with the clock. Returns the LSN to wait
     /// for if anything was logged.
     pub(crate) fn housekeep_queue(&self, state: &mut State, queue: QueueId, now_ms: u64) -> WharfResult<Option<u64>> {
-        let Some(meta) = state.catalog.queues.get(&queue) else { return Ok(None) };
+        let Some(meta) = state.catalog.all_queues().get(&queue) else { return Ok(None) };
         let retention_ms = meta.settings.message_retention_period as u64 * 1000;
         let Some(index) = state.queues.get_mut(&queue) else { return Ok(None) };
         index.promote(now_ms);
@@ -42,7 +42,7 @@ impl Engine {
         delay_seconds: Option<u32>,
         now_ms: u64,
     ) -> WharfResult<Record> {
-        let (settings, dead_letter, account) = match state.catalog.queues.get(&queue) {
+        let (settings, dead_letter, account) = match state.catalog.all_queues().get(&queue) {
             Some(meta) => (consumer_settings(meta), dead_letter_name(meta), meta.account),
             None => return Ok(Record::Delete { queue, seq }),
         };

@@ -14,7 +14,7 @@ impl Engine {
                 let metrics = index.metrics();
                 (messages + metrics.backlog_count, bytes + metrics.backlog_bytes)
             });
-            (state.catalog.queues.len(), messages, bytes)
+            (state.catalog.all_queues().len(), messages, bytes)
         };
         vec![
             Stat::counter(

@@ -90,9 +90,8 @@ fn destination_of(
     }
     let mut feeding: Vec<QueueId> = state
         .catalog
-        .queues
-        .values()
-        .filter(|meta| meta.account == account && meta.id != queue)
+        .queues_of(account)
+        .filter(|meta| meta.id != queue)
         .filter(|meta| {
             meta.consumer.as_ref().and_then(|consumer| consumer.dead_letter_queue.as_deref()) == Some(source_name)
         })

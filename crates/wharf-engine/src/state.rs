@@ -90,7 +90,7 @@ impl State {
             Record::Move { queue, seq, to_queue, new_seq } => {
                 self.next_seq = self.next_seq.max(new_seq + 1);
                 let Some(entry) = self.remove_entry(*queue, *seq) else { return };
-                if !self.catalog.queues.contains_key(to_queue) {
+                if !self.catalog.all_queues().contains_key(to_queue) {
                     return;
                 }
                 let moved = Entry::new(entry.location, entry.body_len, entry.content_type, 0, entry.timestamp_ms, 0);
@@ -104,7 +104,7 @@ impl State {
     pub fn apply_push(&mut self, push: &PushRef<'_>, body: Option<BodyLocation>, now_ms: u64) {
         self.next_seq = self.next_seq.max(push.seq + 1);
         let Some(location) = body else { return };
-        if !self.catalog.queues.contains_key(&push.queue) {
+        if !self.catalog.all_queues().contains_key(&push.queue) {
             return;
         }
         let entry = Entry::new(

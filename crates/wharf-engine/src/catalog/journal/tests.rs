@@ -63,7 +63,7 @@ fn changes_survive_a_reopen_without_rewriting_the_snapshot() {
     drop(journal);
 
     let (loaded, journal) = reopen(dir.path()).expect("reopen");
-    assert_eq!(loaded.queues.values().cloned().collect::<Vec<_>>(), vec![kept]);
+    assert_eq!(loaded.all_queues().values().cloned().collect::<Vec<_>>(), vec![kept]);
     assert!(loaded.accounts.contains_key(&account));
     assert_eq!(loaded.seq_floor, 42);
     assert_eq!(journal.len(), fs::metadata(dir.path().join(JOURNAL_FILE)).expect("meta").len());
@@ -85,15 +85,15 @@ fn a_torn_last_entry_is_cut_and_appends_continue_after_the_good_ones() {
     fs::write(&path, &bytes[..bytes.len() - 7]).expect("tear");
 
     let (mut loaded, mut journal) = reopen(dir.path()).expect("a torn tail is not damage");
-    assert_eq!(loaded.queues.len(), 1);
-    assert!(loaded.queues.contains_key(&first.id));
+    assert_eq!(loaded.all_queues().len(), 1);
+    assert!(loaded.all_queues().contains_key(&first.id));
     assert_eq!(fs::metadata(&path).expect("meta").len(), good_len, "torn bytes cut off");
     let third = queue(account, "third");
     commit(&mut loaded, &mut journal, vec![CatalogChange::put_queue(third.clone())]);
     drop(journal);
     let (loaded, _) = reopen(dir.path()).expect("reopen");
-    assert!(loaded.queues.contains_key(&first.id) && loaded.queues.contains_key(&third.id));
-    assert_eq!(loaded.queues.len(), 2);
+    assert!(loaded.all_queues().contains_key(&first.id) && loaded.all_queues().contains_key(&third.id));
+    assert_eq!(loaded.all_queues().len(), 2);
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn a_failed_append_changes_nothing_on_disk() {
     assert_eq!(journal.len(), len);
     assert_eq!(fs::metadata(dir.path().join(JOURNAL_FILE)).expect("meta").len(), len);
     drop(journal);
-    assert_eq!(reopen(dir.path()).expect("reopen").0.queues.len(), 1);
+    assert_eq!(reopen(dir.path()).expect("reopen").0.all_queues().len(), 1);
 }
 
 #[test]
@@ -158,13 +158,13 @@ fn compaction_folds_the_journal_into_the_snapshot_and_a_crash_before_emptying_it
     assert_eq!(fs::metadata(dir.path().join(JOURNAL_FILE)).expect("meta").len(), 0);
     drop(journal);
     let (loaded, _) = reopen(dir.path()).expect("reopen");
-    assert_eq!(loaded.queues.keys().copied().collect::<Vec<_>>(), sorted(kept.clone()));
+    assert_eq!(loaded.all_queues().keys().copied().collect::<Vec<_>>(), sorted(kept.clone()));
 
     // The snapshot was written but the journal not emptied: every change
     // is replayed over a catalog that already holds it.
     fs::write(dir.path().join(JOURNAL_FILE), &journal_bytes).expect("restore journal");
     let (replayed, _) = reopen(dir.path()).expect("reopen");
-    assert_eq!(replayed.queues, loaded.queues);
+    assert_eq!(replayed.all_queues(), loaded.all_queues());
 }
 
 #[test]
@@ -209,5 +209,5 @@ fn compaction_is_due_once_the_journal_outgrows_the_snapshot_and_one_mebibyte() {
     }
     assert!(journal.len() > 1_200_000);
     drop(journal);
-    assert_eq!(reopen(dir.path()).expect("reopen").0.queues.len(), 6);
+    assert_eq!(reopen(dir.path()).expect("reopen").0.all_queues().len(), 6);
 }
