@@ -19,6 +19,7 @@ the same way in the same minutes, not absolute HTTP costs.
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import pathlib
 import re
@@ -26,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -92,6 +92,36 @@ def describe(latencies):
             f"p99 {percentile(latencies, 0.99):.0f} µs, max {latencies[-1]:.0f} µs")
 
 
+def keep_updating(fields, ids, stop, done):
+    """settings changes"""
+    admin = Api(fields)
+    index = 1
+    while not stop.is_set():
+        queue_id = ids[1 + index % (len(ids) - 1)]
+        admin.call("PATCH", f"/{queue_id}", {"settings": {"delivery_delay": index % 60}})
+        done.value += 1
+        index += 1
+
+
+def keep_listing(fields, ids, stop, done):
+    """full listings"""
+    # What the dashboard does every few seconds, and `wharf queues list`:
+    # every page of the account's queues.
+    reader = Api(fields)
+    while not stop.is_set():
+        page = 1
+        while not stop.is_set():
+            reader.connection.request("GET", f"{reader.base}?page={page}&per_page=1000", None, reader.headers)
+            response = reader.connection.getresponse()
+            listed = json.loads(response.read())
+            if response.status != 200:
+                sys.exit(f"list: {response.status}")
+            if page * 1000 >= listed["result_info"]["total_count"]:
+                break
+            page += 1
+        done.value += 1
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queues", type=int, default=4000)
@@ -113,51 +143,17 @@ def main():
         print(f"created {args.queues} queues in {time.perf_counter() - started:.1f} s")
         target = ids[0]
         print("quiet:          ", describe(push_latencies(api, target, args.seconds)))
-        stop = threading.Event()
-        updates = [0]
-
-        def keep_updating():
-            admin = Api(fields)
-            index = 1
-            while not stop.is_set():
-                queue_id = ids[1 + index % (len(ids) - 1)]
-                admin.call("PATCH", f"/{queue_id}", {"settings": {"delivery_delay": index % 60}})
-                updates[0] += 1
-                index += 1
-
-        updater = threading.Thread(target=keep_updating)
-        updater.start()
-        latencies = push_latencies(api, target, args.seconds)
-        stop.set()
-        updater.join()
-        print("during updates: ", describe(latencies), f"({updates[0] / args.seconds:.0f} updates/s)")
-
-        stop.clear()
-        lists = [0]
-
-        def keep_listing():
-            # What the dashboard does every few seconds, and `wharf queues
-            # list`: every page of the account's queues.
-            reader = Api(fields)
-            while not stop.is_set():
-                page = 1
-                while not stop.is_set():
-                    reader.connection.request("GET", f"{reader.base}?page={page}&per_page=1000", None, reader.headers)
-                    response = reader.connection.getresponse()
-                    listed = json.loads(response.read())
-                    if response.status != 200:
-                        sys.exit(f"list: {response.status}")
-                    if page * 1000 >= listed["result_info"]["total_count"]:
-                        break
-                    page += 1
-                lists[0] += 1
-
-        lister = threading.Thread(target=keep_listing)
-        lister.start()
-        latencies = push_latencies(api, target, args.seconds)
-        stop.set()
-        lister.join()
-        print("during listing: ", describe(latencies), f"({lists[0] / args.seconds:.1f} full listings/s)")
+        for name, work in (("during updates: ", keep_updating), ("during listing: ", keep_listing)):
+            # Another process, so that its JSON work does not hold this
+            # interpreter's lock while the pushes are timed.
+            stop = multiprocessing.Event()
+            done = multiprocessing.Value("i", 0)
+            other = multiprocessing.Process(target=work, args=(fields, ids, stop, done))
+            other.start()
+            latencies = push_latencies(api, target, args.seconds)
+            stop.set()
+            other.join()
+            print(name, describe(latencies), f"({done.value / args.seconds:.1f} {work.__doc__}/s)")
     finally:
         process.terminate()
         process.wait()
