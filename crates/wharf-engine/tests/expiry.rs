@@ -65,3 +65,32 @@ async fn dead_lettered_messages_expire_by_their_timestamp_after_a_reopen() {
     assert_eq!((metrics.backlog_count, metrics.oldest_message_timestamp_ms), (1, START_MS + 10_000));
     assert_eq!(bodies(&engine, account, dead).await, ["young"]);
 }
+
+/// The sweeper takes the state lock for a few queues at a time; one tick
+/// must still reach every queue.
+#[tokio::test]
+async fn one_sweep_reaches_every_queue_however_many_there_are() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open(dir.path(), &clock);
+    let account = account(&engine).await;
+    let spec = pull_consumer(0, Some("swept-dlq"));
+    for index in 0..300 {
+        let queue = queue_with_consumer(&engine, account, &format!("swept-{index:03}"), &spec).await;
+        engine.push(account, queue, vec![text("job")]).await.expect("push");
+        assert_eq!(engine.pull(account, queue, pull_one()).await.expect("pull").messages.len(), 1);
+    }
+    clock.advance_ms(1_001);
+    engine.tick().await.expect("one sweep");
+    // Only the sweep moves an expired lease's message of its last attempt
+    // to the dead letter queue, so its backlog counts the queues reached.
+    let queues = engine
+        .list_queues(
+            account,
+            &wharf_core::model::QueueListRequest { names: vec!["swept-dlq".into()], page: 1, per_page: 1 },
+        )
+        .await
+        .expect("list");
+    let dlq = queues.items[0].id;
+    assert_eq!(engine.metrics(account, dlq).await.expect("metrics").backlog_count, 300);
+}
