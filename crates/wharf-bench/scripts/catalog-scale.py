@@ -8,7 +8,9 @@ thousand, then pushes one message at a time to one queue for --seconds while
 a second connection keeps updating other queues' settings, and prints the
 push latency percentiles with and without that traffic, then again while a
 third connection lists every queue, page after page (as the dashboard and
-`wharf queues list` do).
+`wharf queues list` do); then puts a message in every queue and times the
+pushes again, and measures the CPU of the idle server, whose sweeper visits
+every queue holding messages ten times a second.
 
     python3 crates/wharf-bench/scripts/catalog-scale.py --queues 4000
 
@@ -70,6 +72,12 @@ class Api:
         if response.status != 200:
             sys.exit(f"{method} {path}: {response.status} {payload[:300]!r}")
         return json.loads(payload)["result"]
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time of a process, from /proc."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(sorted_values, fraction):
@@ -154,6 +162,15 @@ def main():
             stop.set()
             other.join()
             print(name, describe(latencies), f"({done.value / args.seconds:.1f} {work.__doc__}/s)")
+        # Every queue holds a message from here on: the sweeper visits each
+        # one every 100 ms.
+        for queue_id in ids[1:]:
+            api.call("POST", f"/{queue_id}/messages", {"body": "x", "content_type": "text"})
+        print("all queues hold messages:", describe(push_latencies(api, target, args.seconds)))
+        started_cpu = cpu_seconds(process.pid)
+        time.sleep(args.seconds)
+        idle = (cpu_seconds(process.pid) - started_cpu) / args.seconds * 100
+        print(f"idle server with {len(ids)} queues holding messages: {idle:.1f} % of a core")
     finally:
         process.terminate()
         process.wait()
