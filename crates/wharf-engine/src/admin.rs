@@ -47,9 +47,9 @@ impl Engine {
             // by every request that authenticates after this returns.
             self.tokens.replace(&state.catalog);
         }
-        // The change is durable in the journal whatever happens here; a
-        // failed snapshot only leaves the journal longer (or, past a full
-        // disk, poisons the engine like any failed sync).
+        // The change is durable in the journal whatever happens here. A
+        // snapshot refused for a full disk only leaves the journal longer;
+        // any other failure poisons the engine like a failed sync.
         let compacted = state.catalog_journal.compact_if_due(&state.catalog, faults);
         self.poison_on_failure(&compacted);
         if let Err(error) = compacted {

@@ -1,7 +1,7 @@
 //! The catalog's journal: every metadata change is appended here and synced
 //! before it is applied, so a change costs one small write whatever the size
 //! of the catalog. Rewriting the whole `catalog.json` on each change made
-//! creating the 4,000th queue take 7 ms under the state lock, stalling every
+//! creating the 4,000th queue take 7-9 ms under the state lock, stalling every
 //! push and pull meanwhile, and creating N queues cost O(N²) bytes.
 //!
 //! Entry: `[len: u32 LE][crc32 of json: u32 LE][json array of changes]`.
