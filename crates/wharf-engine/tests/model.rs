@@ -36,6 +36,9 @@ enum Op {
         ms: u64,
     },
     Reopen,
+    /// One pass of the sweeper (delays, lease expiry, segment deletion and
+    /// copy-forward): it must leave what the lazy path would.
+    Tick,
     /// Every ready message of the consumed queue to the side queue, or back.
     Redrive {
         back: bool,
@@ -50,6 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..64usize, 0..2u32).prop_map(|(handle, delay_seconds)| Op::Retry { handle, delay_seconds }),
         2 => (0..2_500u64).prop_map(|ms| Op::Advance { ms }),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Tick),
         1 => any::<bool>().prop_map(|back| Op::Redrive { back }),
     ]
 }
@@ -254,6 +258,10 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(outcome.retry_count, current.is_some() as u64);
             }
             Op::Advance { ms } => harness.clock.advance_ms(ms),
+            Op::Tick => {
+                harness.engine.tick().await.expect("tick");
+                model.expire(now);
+            }
             Op::Redrive { back } => {
                 model.expire(now);
                 let expected = model.redrive(back, now);
