@@ -209,6 +209,12 @@ impl Engine {
             meta.modified_on_ms = now_ms;
             Ok((queue_view(&meta), vec![CatalogChange::put_queue(meta)]))
         })
+        .inspect(|_| {
+            // A shorter retention can bring the queue's next expiry nearer.
+            if let Some(index) = self.state().queues.get_mut(&queue) {
+                index.unsettle();
+            }
+        })
     }
 
     pub(crate) fn remove_queue(&self, account: AccountId, queue: QueueId) -> WharfResult<()> {

@@ -26,13 +26,18 @@ impl Engine {
         let expired_leases: Vec<u64> =
             index.expired_leases(now_ms).into_iter().filter(|seq| !expiring.contains(seq)).collect();
         if expiring.is_empty() && expired_leases.is_empty() {
+            index.settle(retention_ms);
             return Ok(None);
         }
         let mut records: Vec<Record> = expiring.into_iter().map(|seq| Record::Delete { queue, seq }).collect();
         for seq in expired_leases {
             records.push(self.failed_delivery(state, queue, seq, None, now_ms)?);
         }
-        self.commit(state, &records, now_ms).map(Some)
+        let lsn = self.commit(state, &records, now_ms)?;
+        if let Some(index) = state.queues.get_mut(&queue) {
+            index.settle(retention_ms);
+        }
+        Ok(Some(lsn))
     }
 
     /// The record for a failed delivery (lease expired or retried): back to
@@ -102,6 +107,11 @@ impl Engine {
             let mut state = self.state();
             let now_ms = self.now_ms();
             for &queue in some {
+                // A queue whose next due time is still ahead has nothing to
+                // do: passed by without looking up its settings or sets.
+                if state.queues.get(&queue).is_some_and(|index| now_ms < index.quiet_until_ms()) {
+                    continue;
+                }
                 if let Some(logged) = self.housekeep_queue(&mut state, queue, now_ms)? {
                     lsn = Some(logged);
                 }

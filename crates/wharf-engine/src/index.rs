@@ -127,6 +127,12 @@ pub struct QueueIndex {
     /// An insert before the end (recovery of copied-forward messages) may
     /// have broken the order above; `reorder` restores it.
     unordered: bool,
+    /// Nothing in the queue falls due before this time, so the sweeper may
+    /// pass it by until then ([`QueueIndex::settle`]). 0, "visit", until
+    /// housekeeping works it out; every change that can bring a due time
+    /// nearer (a new message, a lease, a shorter lease, a requeue) sets it
+    /// back to 0.
+    quiet_until_ms: u64,
 }
 
 impl QueueIndex {
@@ -155,6 +161,7 @@ impl QueueIndex {
     /// message exists (copied forward), only where its body lives changes.
     /// Returns the entry as it was before.
     pub fn insert(&mut self, seq: u64, entry: Entry, now_ms: u64) -> Option<Entry> {
+        self.quiet_until_ms = 0;
         let entry = Entry { flags: 0, ..entry };
         let at = match self.slots.back() {
             Some(last) if last.seq >= seq => self.slots.binary_search_by_key(&seq, |slot| slot.seq),
@@ -220,6 +227,39 @@ impl QueueIndex {
     }
 
     /// Makes delayed messages whose time has come deliverable.
+    /// When the sweeper must look at this queue again: the sweep before
+    /// `quiet_until_ms` would find nothing to do.
+    pub fn quiet_until_ms(&self) -> u64 {
+        self.quiet_until_ms
+    }
+
+    /// Called once housekeeping has done everything due: the earliest of
+    /// the next delayed message, the next lease end and, with `retention_ms`,
+    /// the oldest message's expiry. An empty queue is quiet until a change.
+    pub fn settle(&mut self, retention_ms: u64) {
+        if self.unordered {
+            // The oldest message is not at the front; look again next pass.
+            self.quiet_until_ms = 0;
+            return;
+        }
+        // The front slot is the oldest of the ordered messages (it is never
+        // a tombstone); only a straggler can be older.
+        let oldest = self.slots.front().map(|slot| slot.entry.timestamp_ms);
+        let oldest = [oldest, self.stragglers.first().map(|&(timestamp, _)| timestamp)].into_iter().flatten().min();
+        let due = [
+            self.delayed.first().map(|&(visible_at, _)| visible_at),
+            self.leased.first().map(|&(expiry, _)| expiry),
+            oldest.map(|timestamp| timestamp.saturating_add(retention_ms)),
+        ];
+        self.quiet_until_ms = due.into_iter().flatten().min().unwrap_or(u64::MAX);
+    }
+
+    /// Makes the sweeper look at this queue on its next pass (its
+    /// retention changed, say).
+    pub fn unsettle(&mut self) {
+        self.quiet_until_ms = 0;
+    }
+
     pub fn promote(&mut self, now_ms: u64) {
         while let Some(&(visible_at, seq)) = self.delayed.first() {
             if visible_at > now_ms {
@@ -238,6 +278,7 @@ impl QueueIndex {
     /// Leases up to `count` ready messages until `lease_expiry_ms`, counting
     /// a delivery for each. Returns their sequence numbers.
     pub fn lease_ready(&mut self, count: usize, now_ms: u64, lease_expiry_ms: u64) -> Vec<u64> {
+        self.quiet_until_ms = 0;
         let mut taken = Vec::with_capacity(count.min(self.ready.len()));
         while taken.len() < count {
             let Some(seq) = self.ready.pop_front() else { break };
@@ -260,6 +301,7 @@ impl QueueIndex {
 
     /// Moves a lease's end; the message must be leased.
     pub fn extend_lease(&mut self, seq: u64, lease_expiry_ms: u64) -> bool {
+        self.quiet_until_ms = 0;
         let Some(at) = self.position(seq) else { return false };
         let entry = &mut self.slots[at].entry;
         if !entry.is_leased() {
@@ -273,6 +315,7 @@ impl QueueIndex {
 
     /// Ends any lease and makes the message deliverable at `visible_at_ms`.
     pub fn requeue(&mut self, seq: u64, visible_at_ms: u64, now_ms: u64) -> bool {
+        self.quiet_until_ms = 0;
         let Some(at) = self.position(seq) else { return false };
         let entry = self.slots[at].entry;
         self.unplace(seq, &entry);
@@ -287,6 +330,7 @@ impl QueueIndex {
     /// it until `lease_expiry_ms`, so the lost lease expires and counts as a
     /// failed delivery like any other.
     pub fn record_delivery(&mut self, seq: u64, attempts: u32, lease_expiry_ms: u64) {
+        self.quiet_until_ms = 0;
         let Some(at) = self.position(seq) else { return };
         let entry = self.slots[at].entry;
         if entry.is_leased() {

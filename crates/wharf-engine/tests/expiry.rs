@@ -94,3 +94,61 @@ async fn one_sweep_reaches_every_queue_however_many_there_are() {
     let dlq = queues.items[0].id;
     assert_eq!(engine.metrics(account, dlq).await.expect("metrics").backlog_count, 300);
 }
+
+fn dlq_backlog_of(name: &'static str) -> wharf_core::model::QueueListRequest {
+    wharf_core::model::QueueListRequest { names: vec![name.into()], page: 1, per_page: 1 }
+}
+
+/// The sweeper passes a queue by until its next due time; a lease that an
+/// extension shortened must bring that time nearer. Only the sweep moves a
+/// last attempt's expired lease to the dead letter queue, so this is seen
+/// without touching the queue.
+#[tokio::test]
+async fn the_sweeper_passes_a_quiet_queue_by_but_not_past_its_next_due_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "quiet", &pull_consumer(0, Some("quiet-dlq"))).await;
+    engine.push(account, queue, vec![text("first"), text("second")]).await.expect("push");
+    let long = PullRequest { batch_size: Some(1), visibility_timeout_ms: Some(60_000) };
+    let lease = engine.pull(account, queue, long).await.expect("pull").messages[0].handle.clone();
+    engine.tick().await.expect("settles the queue: next due in 60 s");
+    let dlq = engine.list_queues(account, &dlq_backlog_of("quiet-dlq")).await.expect("list").items;
+    assert!(dlq.is_empty(), "nothing dead-lettered yet");
+
+    engine.extend(account, queue, std::slice::from_ref(&lease), Some(100)).await.expect("shorten the lease");
+    clock.advance_ms(99);
+    engine.tick().await.expect("tick");
+    assert!(engine.list_queues(account, &dlq_backlog_of("quiet-dlq")).await.expect("list").items.is_empty());
+    clock.advance_ms(1);
+    engine.tick().await.expect("tick at the shortened lease's end");
+    let dlq = engine.list_queues(account, &dlq_backlog_of("quiet-dlq")).await.expect("list").items[0].id;
+    assert_eq!(engine.metrics(account, dlq).await.expect("metrics").backlog_count, 1);
+}
+
+#[tokio::test]
+async fn a_shorter_retention_brings_a_quiet_queue_back_into_the_sweep() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(START_MS);
+    let engine = open_tuned(dir.path(), &clock, small_segments());
+    let account = account(&engine).await;
+    let queue = queue_with_consumer(&engine, account, "retained", &pull_consumer(3, None)).await;
+    // Enough to fill a few small segments; settled with a 4-day retention.
+    let body = "x".repeat(20_000);
+    for _ in 0..8 {
+        engine.push(account, queue, vec![text(&body)]).await.expect("push");
+    }
+    engine.tick().await.expect("tick");
+    let segments = segment_files(dir.path()).len();
+    let short = QueueUpdate { message_retention_period: Some(60), ..QueueUpdate::default() };
+    engine.update_queue(account, queue, &short).await.expect("shorter retention");
+    clock.advance_ms(61_000);
+    // Only the sweep deletes segments whose messages all expired.
+    engine.tick().await.expect("tick past the shorter retention");
+    assert!(
+        segment_files(dir.path()).len() < segments,
+        "expired messages freed their segments: {segments} before, {:?} after",
+        segment_files(dir.path())
+    );
+}

@@ -187,3 +187,28 @@ fn a_dense_queue_with_tombstones_finds_live_messages_only() {
         assert_eq!(index.get(seq).is_some(), live, "seq {seq}");
     }
 }
+
+#[test]
+fn a_settled_queue_is_quiet_until_its_next_due_time() {
+    let mut index = QueueIndex::default();
+    index.settle(10_000);
+    assert_eq!(index.quiet_until_ms(), u64::MAX, "an empty queue has nothing due");
+    // Timestamp 0 (see `entry`): retention of 10 s ends at 10,000.
+    index.insert(1, entry(0), 0);
+    assert_eq!(index.quiet_until_ms(), 0, "a new message makes the sweeper look");
+    index.settle(10_000);
+    assert_eq!(index.quiet_until_ms(), 10_000, "the oldest message's retention");
+    index.insert(2, entry(4_000), 0);
+    index.settle(10_000);
+    assert_eq!(index.quiet_until_ms(), 4_000, "a delayed message becoming visible");
+    assert_eq!(index.lease_ready(1, 0, 3_000), vec![1]);
+    assert_eq!(index.quiet_until_ms(), 0, "a lease makes the sweeper look");
+    index.settle(10_000);
+    assert_eq!(index.quiet_until_ms(), 3_000, "the lease's end");
+    assert!(index.extend_lease(1, 2_000));
+    assert_eq!(index.quiet_until_ms(), 0);
+    index.settle(10_000);
+    assert_eq!(index.quiet_until_ms(), 2_000, "a shortened lease");
+    index.unsettle();
+    assert_eq!(index.quiet_until_ms(), 0);
+}
