@@ -226,7 +226,6 @@ impl QueueIndex {
         doomed.into_iter().filter_map(|seq| self.remove(seq).map(|entry| (seq, entry))).collect()
     }
 
-    /// Makes delayed messages whose time has come deliverable.
     /// When the sweeper must look at this queue again: the sweep before
     /// `quiet_until_ms` would find nothing to do.
     pub fn quiet_until_ms(&self) -> u64 {
@@ -260,6 +259,7 @@ impl QueueIndex {
         self.quiet_until_ms = 0;
     }
 
+    /// Makes delayed messages whose time has come deliverable.
     pub fn promote(&mut self, now_ms: u64) {
         while let Some(&(visible_at, seq)) = self.delayed.first() {
             if visible_at > now_ms {
