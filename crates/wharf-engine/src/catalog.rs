@@ -180,13 +180,8 @@ impl Catalog {
     /// `StorageFailed`, which the engine treats as fatal.
     pub fn save_with_faults(&self, dir: &Path, faults: &Faults) -> WharfResult<u64> {
         let bytes = serde_json::to_vec(self).map_err(WharfError::internal)?;
-        write_atomically(dir, CATALOG_FILE, &bytes, faults).map_err(|error| {
-            if segment::is_disk_full(&error) {
-                WharfError::StorageFull
-            } else {
-                WharfError::StorageFailed { detail: format!("writing catalog: {error}") }
-            }
-        })?;
+        write_atomically(dir, CATALOG_FILE, &bytes, faults)
+            .map_err(|error| segment::write_failure("writing catalog", &error))?;
         Ok(bytes.len() as u64)
     }
 

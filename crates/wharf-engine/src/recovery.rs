@@ -14,7 +14,7 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::Path;
 
-use wharf_core::{WharfError, WharfResult};
+use wharf_core::WharfResult;
 
 use crate::catalog::journal::CatalogJournal;
 use crate::catalog::Catalog;
@@ -22,7 +22,7 @@ use crate::log::BodyLocation;
 use crate::record::{
     self, DecodeStop, RecordRef, MAX_PAYLOAD_LEN, PUSH_FIXED_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
-use crate::segment::{self, list_segments, segment_path};
+use crate::segment::{self, list_segments, segment_path, storage_failed};
 use crate::state::State;
 
 /// What recovery found, for the start-up log and for tests.
@@ -51,7 +51,7 @@ pub struct Recovered {
 }
 
 pub fn recover(dir: &Path, now_ms: u64, segment_bytes: u64) -> WharfResult<Recovered> {
-    fs::create_dir_all(dir).map_err(storage("creating the data directory"))?;
+    fs::create_dir_all(dir).map_err(storage_failed("creating the data directory"))?;
     let (mut catalog, snapshot_len) = match Catalog::load(dir)? {
         Some(loaded) => loaded,
         None => {
@@ -61,7 +61,7 @@ pub fn recover(dir: &Path, now_ms: u64, segment_bytes: u64) -> WharfResult<Recov
         }
     };
     let journal = CatalogJournal::open(dir, &mut catalog, snapshot_len)?;
-    let segments = list_segments(dir).map_err(storage("listing segments"))?;
+    let segments = list_segments(dir).map_err(storage_failed("listing segments"))?;
     let mut state = State::new(catalog, journal, segments.first().copied().unwrap_or(1));
     let mut report = RecoveryReport { segments: segments.len(), ..RecoveryReport::default() };
     let mut append_segment = 1;
@@ -69,7 +69,7 @@ pub fn recover(dir: &Path, now_ms: u64, segment_bytes: u64) -> WharfResult<Recov
     for (position, &segment) in segments.iter().enumerate() {
         let is_last = position + 1 == segments.len();
         let path = segment_path(dir, segment);
-        let bytes = fs::read(&path).map_err(storage("reading a segment"))?;
+        let bytes = fs::read(&path).map_err(storage_failed("reading a segment"))?;
         let end = replay_segment(&mut state, segment, &bytes, now_ms, &mut report);
         if is_last {
             match end {
@@ -78,7 +78,7 @@ pub fn recover(dir: &Path, now_ms: u64, segment_bytes: u64) -> WharfResult<Recov
                     append_len = valid_len;
                 }
                 SegmentEnd::Torn(valid_len) => {
-                    cut_torn_tail(&path, valid_len, segment_bytes).map_err(storage("cutting a torn tail"))?;
+                    cut_torn_tail(&path, valid_len, segment_bytes).map_err(storage_failed("cutting a torn tail"))?;
                     append_segment = segment;
                     append_len = valid_len;
                 }
@@ -188,8 +188,4 @@ fn cut_torn_tail(path: &Path, valid_len: u64, segment_bytes: u64) -> io::Result<
 
 fn damage(segment: u64, offset: u64, reason: String, dropped: usize) -> Damage {
     Damage { segment, offset, reason, dropped_bytes: dropped as u64 }
-}
-
-fn storage(context: &'static str) -> impl Fn(std::io::Error) -> WharfError {
-    move |error| WharfError::StorageFailed { detail: format!("{context}: {error}") }
 }

@@ -11,6 +11,8 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use wharf_core::WharfError;
+
 use crate::record::segment_header;
 
 pub fn segment_path(dir: &Path, segment: u64) -> PathBuf {
@@ -106,6 +108,22 @@ pub fn reserve(file: &File, size: u64) -> io::Result<()> {
 
 pub fn is_disk_full(error: &io::Error) -> bool {
     error.raw_os_error() == Some(libc::ENOSPC)
+}
+
+/// A failed write: a full disk is `StorageFull`, a clean refusal that later
+/// writes retry; anything else is `StorageFailed`, which the engine treats
+/// as fatal.
+pub fn write_failure(context: &str, error: &io::Error) -> WharfError {
+    if is_disk_full(error) {
+        WharfError::StorageFull
+    } else {
+        WharfError::StorageFailed { detail: format!("{context}: {error}") }
+    }
+}
+
+/// For `map_err` where any failure (reading, opening, listing) is fatal.
+pub fn storage_failed(context: &'static str) -> impl Fn(io::Error) -> WharfError {
+    move |error| WharfError::StorageFailed { detail: format!("{context}: {error}") }
 }
 
 /// Takes an exclusive lock on the data directory for as long as the returned

@@ -17,7 +17,7 @@ const SHOWN_BODY_CHARS = 500;
 // `formFor`: the queue whose settings the settings form was filled from; it
 // is refilled only when another queue is shown, not under the user's typing.
 // `consumerFormFor`: the same for the consumer form, per queue and consumer.
-const state = {
+const signedOut = () => ({
   token: null,
   account: null,
   queues: [],
@@ -26,7 +26,8 @@ const state = {
   page: 1,
   formFor: null,
   consumerFormFor: null,
-};
+});
+const state = signedOut();
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -450,16 +451,7 @@ async function signIn(token) {
 function signOut() {
   clearInterval(state.timer);
   sessionStorage.removeItem("wharf-token");
-  Object.assign(state, {
-    token: null,
-    account: null,
-    queues: [],
-    selected: null,
-    timer: null,
-    page: 1,
-    formFor: null,
-    consumerFormFor: null,
-  });
+  Object.assign(state, signedOut());
   $("console").hidden = true;
   $("detail").hidden = true;
   $("signin").hidden = false;

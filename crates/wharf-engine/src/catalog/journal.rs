@@ -16,14 +16,13 @@
 //! nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use wharf_core::{WharfError, WharfResult};
 
 use super::{Catalog, CatalogChange};
-use crate::segment::{self, Faults};
+use crate::segment::{storage_failed, write_failure, Faults};
 
 pub const JOURNAL_FILE: &str = "catalog.journal";
 const ENTRY_HEADER_LEN: usize = 8;
@@ -53,19 +52,19 @@ impl CatalogJournal {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(storage("opening the catalog journal"))?;
+            .map_err(storage_failed("opening the catalog journal"))?;
         if !existed {
             // The new file's directory entry must be durable before the
             // first change acknowledged through it.
             File::open(dir)
                 .and_then(|directory| directory.sync_all())
-                .map_err(storage("syncing the data directory"))?;
+                .map_err(storage_failed("syncing the data directory"))?;
         }
-        let bytes = std::fs::read(&path).map_err(storage("reading the catalog journal"))?;
+        let bytes = std::fs::read(&path).map_err(storage_failed("reading the catalog journal"))?;
         let len = replay(&bytes, catalog)?;
         if len < bytes.len() as u64 {
             tracing::warn!(kept = len, dropped = bytes.len() as u64 - len, "cut a torn catalog journal entry");
-            file.set_len(len).and_then(|()| file.sync_all()).map_err(storage("cutting the catalog journal"))?;
+            file.set_len(len).and_then(|()| file.sync_all()).map_err(storage_failed("cutting the catalog journal"))?;
         }
         Ok(Self { dir: dir.to_path_buf(), file, len, snapshot_len })
     }
@@ -94,7 +93,7 @@ impl CatalogJournal {
             }
             Err(error) => {
                 let _ = self.file.set_len(self.len);
-                Err(io_failure("writing the catalog journal", &error))
+                Err(write_failure("writing the catalog journal", &error))
             }
         }
     }
@@ -115,7 +114,7 @@ impl CatalogJournal {
         self.file
             .set_len(0)
             .and_then(|()| self.file.sync_all())
-            .map_err(|error| io_failure("emptying the catalog journal", &error))?;
+            .map_err(|error| write_failure("emptying the catalog journal", &error))?;
         self.len = 0;
         Ok(())
     }
@@ -156,18 +155,6 @@ fn replay(bytes: &[u8], catalog: &mut Catalog) -> WharfResult<u64> {
 
 fn damaged(at: usize, reason: &str) -> WharfError {
     WharfError::StorageFailed { detail: format!("catalog journal is damaged at byte {at}: {reason}") }
-}
-
-fn io_failure(context: &str, error: &io::Error) -> WharfError {
-    if segment::is_disk_full(error) {
-        WharfError::StorageFull
-    } else {
-        WharfError::StorageFailed { detail: format!("{context}: {error}") }
-    }
-}
-
-fn storage(context: &'static str) -> impl Fn(io::Error) -> WharfError {
-    move |error| WharfError::StorageFailed { detail: format!("{context}: {error}") }
 }
 
 #[cfg(test)]
